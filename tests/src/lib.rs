@@ -1,0 +1,1 @@
+//! The moai test kit.
