@@ -1,0 +1,8 @@
+//! End-to-end tests: the real server in-process on 127.0.0.1:0, over real gRPC.
+
+mod crash;
+mod open;
+mod platform;
+mod projects;
+mod support;
+mod turns;
