@@ -1,1 +1,2 @@
 //! moai server
+pub mod llm;
