@@ -1,1 +1,2 @@
 //! The moai test kit.
+pub mod fake_llm;
