@@ -71,7 +71,7 @@ fn detail_suffix(detail: &Option<String>) -> String {
 /// `60s`, `1.5s`, `300ms`.
 fn human_duration(d: Duration) -> String {
     let ms = d.as_millis();
-    if ms >= 1000 && ms % 1000 == 0 {
+    if ms >= 1000 && ms.is_multiple_of(1000) {
         format!("{}s", ms / 1000)
     } else if ms >= 1000 {
         format!("{:.1}s", d.as_secs_f64())

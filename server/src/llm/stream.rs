@@ -57,6 +57,8 @@ pub(crate) fn chat_stream(
         }
         .instrument(span)
     })
+    // Fused: polling again after the end just yields `None`.
+    .fuse()
     .boxed()
 }
 
