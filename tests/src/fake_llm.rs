@@ -220,14 +220,14 @@ impl Drop for DropGuard {
     }
 }
 
-/// OpenAI's error body.
+/// OpenAI's error body (`code` is a string or null there).
 fn error_response(status: StatusCode, message: &str, retry_after: Option<u64>) -> Response {
-    let kind = match status.as_u16() {
-        429 => "rate_limit_exceeded",
-        500..=599 => "server_error",
-        _ => "invalid_request_error",
+    let (kind, code) = match status.as_u16() {
+        429 => ("requests", Some("rate_limit_exceeded")),
+        500..=599 => ("server_error", None),
+        _ => ("invalid_request_error", None),
     };
-    let body = json!({"error": {"message": message, "type": kind, "param": null, "code": status.as_u16()}});
+    let body = json!({"error": {"message": message, "type": kind, "param": null, "code": code}});
     let mut response = (status, axum::Json(body)).into_response();
     if let Some(secs) = retry_after {
         response

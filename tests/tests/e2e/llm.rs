@@ -10,6 +10,7 @@ use moai_server::llm::{
 };
 use moai_tests::fake_llm::{FakeLlm, Script};
 
+mod fake_format;
 mod providers;
 mod timeouts;
 
