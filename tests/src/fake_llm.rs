@@ -8,7 +8,7 @@ mod sse;
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -57,6 +57,10 @@ struct Shared {
     /// Extra `/models` entries: id -> context length.
     registered: Mutex<BTreeMap<String, Option<u64>>>,
     requests: Mutex<Vec<RecordedRequest>>,
+    /// Chat requests received, recorded or not.
+    request_count: AtomicU64,
+    /// Off: requests are only counted (for long load runs).
+    not_recording: AtomicBool,
     dropped: Mutex<Vec<String>>,
     next_id: AtomicU64,
 }
@@ -154,6 +158,23 @@ impl FakeLlm {
             .filter(|r| r.model == model)
             .cloned()
             .collect()
+    }
+
+    /// How many chat requests arrived, including unrecorded ones.
+    pub fn request_count(&self) -> u64 {
+        self.shared.request_count.load(Ordering::Relaxed)
+    }
+
+    /// Stops (or resumes) keeping [`RecordedRequest`]s; counting goes on.
+    /// For long load runs, where every prompt kept would add up.
+    pub fn set_recording(&self, on: bool) {
+        self.shared.not_recording.store(!on, Ordering::Relaxed);
+    }
+
+    /// Forgets the recorded requests and dropped streams.
+    pub fn clear_requests(&self) {
+        lock(&self.shared.requests).clear();
+        lock(&self.shared.dropped).clear();
     }
 
     /// Models whose response the client dropped before it was finished
@@ -313,7 +334,10 @@ async fn chat_completions(
             None,
         );
     };
-    lock(&shared.requests).push(request.clone());
+    shared.request_count.fetch_add(1, Ordering::Relaxed);
+    if !shared.not_recording.load(Ordering::Relaxed) {
+        lock(&shared.requests).push(request.clone());
+    }
 
     // Decide this request's fate under the lock (failure counts are per model).
     let script = {
@@ -372,6 +396,7 @@ async fn chat_completions(
         token_pace: script.token_pace,
         cut_after_chunks: script.cut_after_chunks,
         malformed_after_chunks: script.malformed_after_chunks,
+        error_after_chunks: script.error_after_chunks,
         usage: (request.include_usage || !request.stream).then_some(usage),
     };
 

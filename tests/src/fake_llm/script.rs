@@ -24,6 +24,9 @@ pub struct Script {
     pub cut_after_chunks: Option<usize>,
     /// Send a chunk that is not JSON after this many content chunks.
     pub malformed_after_chunks: Option<usize>,
+    /// Send an OpenRouter-style error chunk (`error` object, finish reason
+    /// `"error"`) after this many content chunks, then `[DONE]`.
+    pub error_after_chunks: Option<usize>,
     /// Accept the request and never send a byte.
     pub hang: bool,
     /// `(prompt_tokens, completion_tokens, cost)`; default: computed from the
@@ -42,6 +45,7 @@ impl Default for Script {
             fail_times: usize::MAX,
             cut_after_chunks: None,
             malformed_after_chunks: None,
+            error_after_chunks: None,
             hang: false,
             usage: None,
         }
@@ -92,6 +96,11 @@ impl Script {
 
     pub fn malformed_after(mut self, chunks: usize) -> Self {
         self.malformed_after_chunks = Some(chunks);
+        self
+    }
+
+    pub fn error_after(mut self, chunks: usize) -> Self {
+        self.error_after_chunks = Some(chunks);
         self
     }
 

@@ -27,29 +27,55 @@ pub(super) struct Answer {
     pub token_pace: Duration,
     pub cut_after_chunks: Option<usize>,
     pub malformed_after_chunks: Option<usize>,
+    pub error_after_chunks: Option<usize>,
     /// `(prompt, completion, cost)` when the client asked for usage.
     pub usage: Option<(u64, u64, f64)>,
 }
 
 impl Answer {
-    fn chunk(&self, delta: Value, finish_reason: Option<&str>) -> Bytes {
-        let chunk = json!({
+    /// `data: {"id":…,"choices":[{"index":0,"delta":<delta>,"finish_reason":…}]}`.
+    /// Built by hand around a prefix made once: this is the hot path of the
+    /// load benchmark.
+    fn chunk(&self, head: &str, delta: &Value, finish_reason: Option<&str>) -> Bytes {
+        let finish = match finish_reason {
+            Some(reason) => Value::from(reason).to_string(),
+            None => "null".to_owned(),
+        };
+        Bytes::from(format!(
+            "{head}\"choices\":[{{\"index\":0,\"delta\":{delta},\"finish_reason\":{finish}}}]}}\n\n"
+        ))
+    }
+
+    /// `data: {"id":…,"object":…,"created":…,"model":…,` shared by all chunks.
+    fn head(&self) -> String {
+        format!(
+            "data: {{\"id\":{},\"object\":\"chat.completion.chunk\",\"created\":{},\"model\":{},",
+            Value::from(self.id.as_str()),
+            self.created,
+            Value::from(self.model.as_str()),
+        )
+    }
+
+    /// How OpenRouter reports a provider failing after the headers went out.
+    fn error_chunk(&self) -> Bytes {
+        event(&json!({
             "id": self.id,
             "object": "chat.completion.chunk",
             "created": self.created,
             "model": self.model,
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
-        });
-        event(&chunk)
+            "error": {"code": 502, "message": "Provider returned error"},
+            "choices": [{"index": 0, "delta": {"content": ""}, "finish_reason": "error"}],
+        }))
     }
 
     /// The frames of the streamed answer, in order.
     pub fn frames(&self) -> Vec<Frame> {
         let tokens = super::script::tokens(&self.text);
+        let head = self.head();
         let mut frames = Vec::with_capacity(tokens.len() + 4);
         frames.push(Frame::Data(
             Duration::ZERO,
-            self.chunk(json!({"role": "assistant", "content": ""}), None),
+            self.chunk(&head, &json!({"role": "assistant", "content": ""}), None),
         ));
         for (i, token) in tokens.iter().enumerate() {
             if self.cut_after_chunks == Some(i) {
@@ -67,6 +93,14 @@ impl Answer {
                 ));
                 return frames;
             }
+            if self.error_after_chunks == Some(i) {
+                frames.push(Frame::Data(self.token_pace, self.error_chunk()));
+                frames.push(Frame::Data(
+                    Duration::ZERO,
+                    Bytes::from_static(b"data: [DONE]\n\n"),
+                ));
+                return frames;
+            }
             let delay = if i == 0 {
                 self.first_token_delay
             } else {
@@ -74,7 +108,7 @@ impl Answer {
             };
             frames.push(Frame::Data(
                 delay,
-                self.chunk(json!({"content": token}), None),
+                self.chunk(&head, &json!({"content": token}), None),
             ));
         }
         if self.cut_after_chunks.is_some_and(|n| n >= tokens.len()) {
@@ -88,7 +122,7 @@ impl Answer {
         };
         frames.push(Frame::Data(
             finish_delay,
-            self.chunk(json!({}), Some("stop")),
+            self.chunk(&head, &json!({}), Some("stop")),
         ));
         if let Some((prompt, completion, cost)) = self.usage {
             let usage = json!({

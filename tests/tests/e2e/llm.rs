@@ -216,6 +216,47 @@ async fn malformed_chunk_is_reported_as_such() {
     );
 }
 
+#[tokio::test]
+async fn error_object_mid_stream_breaks_the_stream_after_text() {
+    let fake = FakeLlm::start().await;
+    fake.script(
+        "m",
+        Script::new()
+            .text(FakeLlm::text_of_tokens(10))
+            .error_after(2),
+    );
+    let llm = client(settings_for(&fake));
+
+    let outcome = run(&llm, ask("m", "hi")).await;
+
+    assert_eq!(outcome.text(), "w0 w1");
+    assert!(
+        matches!(
+            outcome.error,
+            Some(LlmError::BrokenStream { chunks: 2, .. })
+        ),
+        "{:?}",
+        outcome.error
+    );
+}
+
+#[tokio::test]
+async fn error_object_before_any_text_is_an_upstream_error() {
+    let fake = FakeLlm::start().await;
+    fake.script("m", Script::new().error_after(0));
+    let llm = client(settings_for(&fake));
+
+    let outcome = run(&llm, ask("m", "hi")).await;
+
+    assert_eq!(
+        outcome.error,
+        Some(LlmError::Upstream {
+            status: 502,
+            detail: Some("Provider returned error".into())
+        })
+    );
+}
+
 // ---- HTTP failures and retries ---------------------------------------------
 
 #[tokio::test]

@@ -180,3 +180,23 @@ async fn list_models_is_cached_for_the_configured_time() {
     assert_eq!(ids(cached.list_models().await), ["a"]);
     assert_eq!(ids(uncached.list_models().await), ["a", "b"]);
 }
+
+#[tokio::test]
+async fn many_concurrent_streams_each_get_their_own_answer() {
+    let fake = FakeLlm::start().await;
+    let llm = client(settings_for(&fake));
+
+    let outcomes = futures::future::join_all((0..200).map(|i| {
+        let llm = llm.clone();
+        tokio::spawn(async move { run(&llm, ask(&format!("m{i}"), &format!("q{i}"))).await })
+    }))
+    .await;
+
+    for (i, outcome) in outcomes.into_iter().enumerate() {
+        let outcome = outcome.expect("task finished");
+        assert_eq!(outcome.error, None);
+        assert_eq!(outcome.text(), format!("Answer from m{i}: q{i}"));
+    }
+    assert_eq!(fake.requests().len(), 200);
+    assert_eq!(fake.request_count(), 200);
+}
