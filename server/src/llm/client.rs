@@ -50,6 +50,7 @@ impl LlmClient {
     pub fn new(settings: LlmSettings) -> Result<Self, LlmError> {
         let http = reqwest::Client::builder()
             .connect_timeout(settings.timeouts.connect())
+            .user_agent(concat!("moai/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| LlmError::Config {
                 reason: format!("cannot build the HTTP client: {e}"),

@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::chat::{ChatChunk, ChatRequest, Usage};
-use super::error::{LlmError, TimeoutKind, error_detail};
+use super::error::{HttpStatusError, LlmError, TimeoutKind, error_detail};
 use super::retry::AttemptClock;
 use super::router::Route;
 use super::settings::{RetrySettings, Timeouts};
@@ -299,10 +299,13 @@ async fn first_token_expired(clock: &AttemptClock, limit: Duration) {
 /// failure (`Upstream`), after some text the stream broke.
 fn mid_stream_error(chunks: usize, status: Option<u16>, reason: &str) -> LlmError {
     if chunks == 0 {
-        LlmError::Upstream {
+        HttpStatusError {
             status: status.unwrap_or(502),
+            retry_after: None,
+            quota_exhausted: false,
             detail: error_detail(reason.as_bytes()),
         }
+        .into()
     } else {
         LlmError::BrokenStream {
             chunks,
