@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::routing::{get, post};
-use tokio::sync::oneshot;
+use tokio::sync::watch;
 
 pub use script::{Script, text_of_tokens, tokens};
 
@@ -39,11 +39,11 @@ pub struct RecordedMessage {
     pub content: String,
 }
 
-/// The running fake; shuts down when dropped.
+/// The running fake. Dropping it stops it like a crashed provider: no new
+/// connections, and answers in flight are cut off.
 pub struct FakeLlm {
     addr: SocketAddr,
     shared: Arc<Shared>,
-    shutdown: Option<oneshot::Sender<()>>,
 }
 
 #[derive(Default)]
@@ -59,6 +59,27 @@ struct Shared {
     not_recording: AtomicBool,
     dropped: Mutex<Vec<String>>,
     next_id: AtomicU64,
+    stop: Stop,
+}
+
+/// Turns true when the [`FakeLlm`] is dropped.
+struct Stop(watch::Sender<bool>);
+
+impl Default for Stop {
+    fn default() -> Self {
+        Self(watch::Sender::new(false))
+    }
+}
+
+impl Stop {
+    /// Resolves once the fake is stopping.
+    fn stopped(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut rx = self.0.subscribe();
+        async move {
+            // An error means the sender is gone: stopped as well.
+            let _ = rx.wait_for(|stopped| *stopped).await;
+        }
+    }
 }
 
 struct ScriptState {
@@ -91,20 +112,14 @@ impl FakeLlm {
             .route("/v1/models", get(handlers::list_models))
             .route("/models", get(handlers::list_models))
             .with_state(shared.clone());
-        let (shutdown, signal) = oneshot::channel::<()>();
+        let stopped = shared.stop.stopped();
         tokio::spawn(async move {
-            let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
-                let _ = signal.await;
-            });
+            let serve = axum::serve(listener, app).with_graceful_shutdown(stopped);
             if let Err(error) = serve.await {
                 tracing::warn!(%error, "fake LLM stopped");
             }
         });
-        FakeLlm {
-            addr,
-            shared,
-            shutdown: Some(shutdown),
-        }
+        FakeLlm { addr, shared }
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -202,9 +217,7 @@ impl FakeLlm {
 
 impl Drop for FakeLlm {
     fn drop(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
+        self.shared.stop.0.send_replace(true);
     }
 }
 

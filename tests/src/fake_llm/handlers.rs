@@ -118,8 +118,10 @@ pub(super) async fn chat_completions(
         return error_response(status, "scripted failure", script.retry_after_secs);
     }
     if script.hang {
-        let _guard = DropGuard::new(&request.model, &shared);
-        std::future::pending::<()>().await;
+        let mut guard = DropGuard::new(&request.model, &shared);
+        shared.stop.stopped().await;
+        guard.defuse();
+        return sse::cut_off();
     }
 
     let answer = answer(&shared, &request, &script);
@@ -137,7 +139,11 @@ pub(super) async fn chat_completions(
     }
 
     let guard = DropGuard::new(&request.model, &shared);
-    let body = Body::from_stream(sse::body_stream(answer.frames(), guard));
+    let body = Body::from_stream(sse::body_stream(
+        answer.frames(),
+        guard,
+        shared.stop.stopped(),
+    ));
     (
         StatusCode::OK,
         [

@@ -196,6 +196,41 @@ async fn cut_mid_stream_is_a_broken_stream_after_the_text_so_far() {
 }
 
 #[tokio::test]
+async fn provider_dying_mid_stream_is_a_broken_stream() {
+    let fake = FakeLlm::start().await;
+    fake.script(
+        "m",
+        Script::new()
+            .text(FakeLlm::text_of_tokens(100))
+            .token_pace(Duration::from_millis(20)),
+    );
+    let llm = client(settings_for(&fake));
+    let mut stream = llm.stream_chat(ask("m", "hi"));
+    assert_eq!(stream.next().await, Some(Ok(ChatChunk::Delta("w0".into()))));
+
+    drop(fake);
+    let mut rest = Outcome::default();
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(ChatChunk::Delta(text)) => rest.deltas.push(text),
+            Ok(ChatChunk::Usage(usage)) => rest.usage.push(usage),
+            Err(error) => rest.error = Some(error),
+        }
+    }
+
+    assert!(
+        rest.deltas.len() < 99,
+        "the answer went on: {}",
+        rest.deltas.len()
+    );
+    assert!(
+        matches!(rest.error, Some(LlmError::BrokenStream { .. })),
+        "{:?}",
+        rest.error
+    );
+}
+
+#[tokio::test]
 async fn malformed_chunk_is_reported_as_such() {
     let fake = FakeLlm::start().await;
     fake.script(
