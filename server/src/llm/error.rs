@@ -32,7 +32,7 @@ pub enum LlmError {
     /// text; the text already received is still good.
     #[error("stream broke after {chunks} chunks")]
     BrokenStream { chunks: usize, reason: String },
-    /// The stream finished properly but carried no text.
+    /// The stream finished properly but carried no text (or only whitespace).
     #[error("empty answer")]
     EmptyAnswer,
     /// A chunk that is not valid JSON (or not valid SSE).

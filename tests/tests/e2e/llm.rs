@@ -173,6 +173,17 @@ async fn empty_answer_is_an_error() {
 }
 
 #[tokio::test]
+async fn whitespace_only_answer_is_empty_too() {
+    let fake = FakeLlm::start().await;
+    fake.script("m", Script::new().text(" \n\n "));
+    let llm = client(settings_for(&fake));
+
+    let outcome = run(&llm, ask("m", "hi")).await;
+
+    assert_eq!(outcome.error, Some(LlmError::EmptyAnswer));
+}
+
+#[tokio::test]
 async fn cut_mid_stream_is_a_broken_stream_after_the_text_so_far() {
     let fake = FakeLlm::start().await;
     fake.script(
