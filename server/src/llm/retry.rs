@@ -19,7 +19,7 @@ use tokio::time::Instant;
 use tower::{Layer, Service, ServiceExt};
 
 use super::error::{HttpStatusError, error_detail};
-use super::settings::RetrySettings;
+use super::settings::{RetrySettings, millis};
 
 /// Most of an error body we read to explain the failure.
 const MAX_ERROR_BODY: usize = 16 * 1024;
@@ -65,8 +65,8 @@ pub fn backoff_delay(
     } else {
         0.0
     };
-    let base = Duration::from_millis(policy.base_delay_ms);
-    let cap = Duration::from_millis(policy.max_delay_ms);
+    let base = millis(policy.base_delay_ms);
+    let cap = millis(policy.max_delay_ms);
     let delay = match retry_after {
         Some(wait) => wait.saturating_add(base.min(cap).mul_f64(jitter)),
         None => {

@@ -136,18 +136,41 @@ impl Default for Timeouts {
     }
 }
 
+/// Longest wait any setting can ask for (30 days): larger values are clamped
+/// so that deadline arithmetic cannot overflow.
+pub(crate) const MAX_WAIT_MS: u64 = 30 * 24 * 3600 * 1000;
+
+/// `ms` as a duration, clamped to [`MAX_WAIT_MS`].
+pub(crate) fn millis(ms: u64) -> Duration {
+    Duration::from_millis(ms.min(MAX_WAIT_MS))
+}
+
 impl Timeouts {
     pub fn connect(&self) -> Duration {
-        Duration::from_millis(self.connect_ms)
+        millis(self.connect_ms)
     }
     pub fn first_token(&self) -> Duration {
-        Duration::from_millis(self.first_token_ms)
+        millis(self.first_token_ms)
     }
     pub fn idle(&self) -> Duration {
-        Duration::from_millis(self.idle_ms)
+        millis(self.idle_ms)
     }
     pub fn total(&self) -> Duration {
-        Duration::from_millis(self.total_ms)
+        millis(self.total_ms)
+    }
+
+    /// # Errors
+    /// The name of the first limit that is zero (which would fail every call).
+    pub(crate) fn check(&self) -> Result<(), &'static str> {
+        [
+            ("timeouts.connect_ms", self.connect_ms),
+            ("timeouts.first_token_ms", self.first_token_ms),
+            ("timeouts.idle_ms", self.idle_ms),
+            ("timeouts.total_ms", self.total_ms),
+        ]
+        .into_iter()
+        .find(|(_, ms)| *ms == 0)
+        .map_or(Ok(()), |(name, _)| Err(name))
     }
 }
 
@@ -223,6 +246,23 @@ mod tests {
         // The key is redacted in Debug output.
         assert!(!format!("{settings:?}").contains("sk-test"));
         Ok(())
+    }
+
+    #[test]
+    fn huge_limits_are_clamped_and_zero_limits_rejected() {
+        let huge = Timeouts {
+            total_ms: u64::MAX,
+            ..Timeouts::default()
+        };
+        assert_eq!(huge.total(), Duration::from_millis(MAX_WAIT_MS));
+        // Deadline arithmetic stays in range.
+        let _ = tokio::time::Instant::now() + huge.total();
+        assert_eq!(huge.check(), Ok(()));
+        let zero = Timeouts {
+            idle_ms: 0,
+            ..Timeouts::default()
+        };
+        assert_eq!(zero.check(), Err("timeouts.idle_ms"));
     }
 
     #[test]
