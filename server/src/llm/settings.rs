@@ -98,6 +98,24 @@ impl Default for ProviderSettings {
 }
 
 impl ProviderSettings {
+    /// The full model id for an id this provider lists: with `strip_prefix`,
+    /// its first prefix is put back (`llama3` -> `ollama/llama3`), so that
+    /// what `/models` shows routes back here.
+    pub fn full_model_id(&self, upstream_id: &str) -> String {
+        match self.models.first() {
+            Some(prefix)
+                if self.strip_prefix
+                    && !self
+                        .models
+                        .iter()
+                        .any(|p| upstream_id.starts_with(p.as_str())) =>
+            {
+                format!("{prefix}{upstream_id}")
+            }
+            _ => upstream_id.to_owned(),
+        }
+    }
+
     /// The model id to send to this provider for the full id `model_id`.
     pub fn upstream_model_id<'a>(&self, model_id: &'a str) -> &'a str {
         if !self.strip_prefix {
@@ -239,6 +257,14 @@ mod tests {
         assert_eq!(settings.context_budget("gpt"), 128_000);
         assert_eq!(settings.context_budget("openai/gpt-4o"), 128_000);
         assert_eq!(settings.context_budget("other"), 8000);
+        assert_eq!(
+            settings.providers[0].full_model_id("gpt-4o"),
+            "openai/gpt-4o"
+        );
+        assert_eq!(
+            settings.providers[0].full_model_id("openai/gpt-4o"),
+            "openai/gpt-4o"
+        );
         assert_eq!(
             settings.providers[0].upstream_model_id("openai/gpt-4o"),
             "gpt-4o"
