@@ -2,6 +2,20 @@
 //! benchmark: `POST /v1/chat/completions` (streamed SSE or plain JSON) and
 //! `GET /v1/models`, also without the `/v1` prefix. Each model follows a
 //! [`Script`]; every request is recorded.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use moai_tests::fake_llm::{FakeLlm, Script};
+//!
+//! # async fn demo() {
+//! let fake = FakeLlm::start().await;
+//! fake.script("a/slow", Script::new().text("Take your time.").token_pace(Duration::from_millis(50)));
+//! fake.script("b/flaky", Script::new().fail(429).retry_after(1).fail_times(1));
+//! fake.script("c/dead", Script::new().hang());
+//! // Point a provider's base_url at fake.base_url(), run the code under test, then:
+//! assert_eq!(fake.requests_for("b/flaky").len(), 2);
+//! # }
+//! ```
 
 mod handlers;
 mod script;
