@@ -142,7 +142,7 @@ fn show(session: &Session, project: &Project) -> Result<ExitCode, CliError> {
         return Ok(ExitCode::Success);
     }
     let theme = session.out.theme;
-    let label = |name: &str| theme.paint(&theme.dim(), &format!("{name:<13}"));
+    let label = |name: &str| theme.paint(&theme.dim(), &format!("{name:<15}"));
     let mut lines = vec![
         format!(
             "{}{}",

@@ -130,6 +130,9 @@ impl<W: Write> Live<W> {
                     .paint(&self.theme.dim(), &format!(" · {}", facts.join(" · "))),
             );
             lines.push(fit(&header, cols));
+            if entry.text.trim().is_empty() {
+                continue;
+            }
             let wrapped = wrap(entry.text.trim_end(), cols.saturating_sub(indent + 1));
             let skip = wrapped.len().saturating_sub(per_entry);
             for line in wrapped.into_iter().skip(skip) {
@@ -245,6 +248,9 @@ impl<W: Write> Renderer for Live<W> {
             )
         } else if failed.is_empty() {
             self.theme.paint(&self.theme.dim(), "Nothing new.")
+        } else if answered.is_empty() {
+            // Every model failed: the sections say why and the error line follows.
+            return self.out.flush();
         } else {
             let names: Vec<String> = failed.iter().map(|e| e.model.clone()).collect();
             format!(
@@ -259,18 +265,8 @@ impl<W: Write> Renderer for Live<W> {
         };
         writeln!(self.out, "{line}")?;
         if !progress.discussion_id.is_empty() {
-            let hint = format!(
-                "discussion {} · next: moai discuss · moai ask @<model> … · moai summarize · moai export",
-                progress.discussion_id
-            );
-            writeln!(
-                self.out,
-                "{}",
-                self.theme.paint(
-                    &self.theme.dim(),
-                    &truncate(&hint, self.size().1.saturating_sub(1))
-                )
-            )?;
+            let hint = "next: moai discuss · moai ask @<model> <message> · moai summarize · moai export";
+            writeln!(self.out, "{}", self.theme.paint(&self.theme.dim(), &truncate(hint, self.size().1.saturating_sub(1))))?;
         }
         self.out.flush()
     }

@@ -59,7 +59,7 @@ impl<W: Write, E: Write> Renderer for Plain<W, E> {
 
     fn finish(&mut self, progress: &Progress) -> std::io::Result<()> {
         let (answered, failed) = progress.outcome();
-        if !failed.is_empty() {
+        if !failed.is_empty() && !answered.is_empty() {
             let names: Vec<&str> = failed.iter().map(|e| e.model.as_str()).collect();
             writeln!(
                 self.err,

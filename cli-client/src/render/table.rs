@@ -53,7 +53,7 @@ impl Table {
                 } else {
                     widths[i] - width(&cell) + 2
                 };
-                let styled = if r == 0 {
+                let styled = if r == 0 && !cell.is_empty() {
                     theme.paint(&theme.bold(), &cell)
                 } else {
                     cell.clone()
