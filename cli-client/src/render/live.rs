@@ -10,6 +10,7 @@ use moai_proto::v1::discussion_event::Payload;
 
 use super::Renderer;
 use super::format;
+use super::markdown;
 use super::message::{Ending, body_indent, mode_label, section};
 use super::progress::{Entry, Phase, Progress};
 use super::style::Theme;
@@ -133,14 +134,15 @@ impl<W: Write> Live<W> {
             if entry.text.trim().is_empty() {
                 continue;
             }
-            let wrapped = wrap(entry.text.trim_end(), cols.saturating_sub(indent + 1));
-            let skip = wrapped.len().saturating_sub(per_entry);
-            for line in wrapped.into_iter().skip(skip) {
-                lines.push(format!(
-                    "{}{}",
-                    " ".repeat(indent),
-                    truncate(&line, cols.saturating_sub(indent + 1))
-                ));
+            // The Markdown so far, rendered as it will be at the end; its last lines show.
+            let rendered = markdown::render(
+                &entry.text,
+                cols.saturating_sub(indent + 1).min(120),
+                self.theme,
+            );
+            let skip = rendered.len().saturating_sub(per_entry);
+            for line in rendered.into_iter().skip(skip) {
+                lines.push(fit(&format!("{}{line}", " ".repeat(indent)), cols));
             }
         }
         if !waiting.is_empty() {
@@ -263,10 +265,25 @@ impl<W: Write> Renderer for Live<W> {
                     .paint(&self.theme.dim(), &format!("· {}", facts.join(" · ")))
             )
         };
-        writeln!(self.out, "{line}")?;
+        let cols = self.size().1;
+        if width(&line) < cols {
+            writeln!(self.out, "{line}")?;
+        } else {
+            for part in wrap(&console::strip_ansi_codes(&line), cols.saturating_sub(1)) {
+                writeln!(self.out, "{part}")?;
+            }
+        }
         if !progress.discussion_id.is_empty() {
-            let hint = "next: moai discuss · moai ask @<model> <message> · moai summarize · moai export";
-            writeln!(self.out, "{}", self.theme.paint(&self.theme.dim(), &truncate(hint, self.size().1.saturating_sub(1))))?;
+            let hint =
+                "next: moai discuss · moai ask @<model> <message> · moai summarize · moai export";
+            writeln!(
+                self.out,
+                "{}",
+                self.theme.paint(
+                    &self.theme.dim(),
+                    &truncate(hint, self.size().1.saturating_sub(1))
+                )
+            )?;
         }
         self.out.flush()
     }

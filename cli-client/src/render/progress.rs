@@ -4,7 +4,9 @@
 use std::time::Instant;
 
 use moai_proto::v1::discussion_event::Payload;
-use moai_proto::v1::{DiscussionEvent, DiscussionStatus, Message, MessageStatus, RoundMode};
+use moai_proto::v1::{
+    DiscussionEvent, DiscussionStatus, Message, MessageRole, MessageStatus, RoundMode,
+};
 
 /// Where one message stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,6 +122,10 @@ impl Progress {
             }
             Payload::MessageCompleted(c) => {
                 let message = c.message.as_ref()?;
+                if message.role == MessageRole::User as i32 {
+                    // The user's own words (a mention): they know what they said.
+                    return None;
+                }
                 let i = self.entry(&message.id, &message.model, message.round);
                 let entry = &mut self.entries[i];
                 entry.text.clone_from(&message.content);

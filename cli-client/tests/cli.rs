@@ -1,0 +1,434 @@
+//! End-to-end tests of the real `moai` binary against the real server (in
+//! process, fresh SQLite, fake model upstream), piped, with `--json`, and in a
+//! pseudo-terminal.
+
+use std::io::Read;
+use std::process::Stdio;
+use std::time::Duration;
+
+use clap::CommandFactory;
+use moai_cli::args::Cli;
+use moai_tests::fake_llm::Script;
+use moai_tests::server::TestServer;
+use tempfile::TempDir;
+
+const MOAI: &str = env!("CARGO_BIN_EXE_moai");
+
+/// What one run of the binary did.
+#[derive(Debug)]
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+/// The binary pointed at one server, with its own config dir and no local key.
+struct Moai {
+    server: String,
+    key: String,
+    config: TempDir,
+    data: TempDir,
+}
+
+impl Moai {
+    fn new(server: &str, key: &str) -> Self {
+        Moai {
+            server: server.to_string(),
+            key: key.to_string(),
+            config: tempfile::tempdir().expect("config dir"),
+            data: tempfile::tempdir().expect("data dir"),
+        }
+    }
+
+    fn for_server(ts: &TestServer) -> Self {
+        Self::new(&ts.url, &ts.key)
+    }
+
+    fn command(&self, args: &[&str]) -> tokio::process::Command {
+        let mut cmd = tokio::process::Command::new(MOAI);
+        cmd.args(args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("MOAI_SERVER", &self.server)
+            .env("MOAI_API_KEY", &self.key)
+            .env("MOAI_CONFIG_DIR", self.config.path())
+            .env("MOAI_DATA_DIR", self.data.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        cmd
+    }
+
+    async fn run(&self, args: &[&str]) -> Run {
+        let output = tokio::time::timeout(Duration::from_secs(60), self.command(args).output())
+            .await
+            .unwrap_or_else(|_| panic!("moai {args:?} did not finish within 60s"))
+            .expect("moai runs");
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    /// Runs and insists on exit 0.
+    async fn ok(&self, args: &[&str]) -> Run {
+        let run = self.run(args).await;
+        assert_eq!(run.code, 0, "moai {args:?} failed: {run:?}");
+        run
+    }
+}
+
+/// A server whose models answer with fixed texts, and a project using them.
+async fn server_with_project(models: &[(&str, &str)]) -> (TestServer, Moai) {
+    let ts = TestServer::spawn().await;
+    for (model, text) in models {
+        ts.llm.script(model, Script::new().text(*text));
+    }
+    let moai = Moai::for_server(&ts);
+    let mut args = vec!["project", "create", "roundtable"];
+    for (model, _) in models {
+        args.extend(["--model", model]);
+    }
+    moai.ok(&args).await;
+    moai.ok(&["use", "roundtable"]).await;
+    (ts, moai)
+}
+
+/// The `## <model>` headers of plain output, in order.
+fn headers(stdout: &str) -> Vec<&str> {
+    stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("## "))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_prints_every_answer_piped_without_escape_codes() {
+    let (_ts, moai) = server_with_project(&[
+        ("v/alpha", "Alpha says **four**."),
+        ("v/beta", "Beta:\n\n- four"),
+    ])
+    .await;
+
+    let run = moai.ok(&["open", "What is 2+2?"]).await;
+
+    let mut got = headers(&run.stdout);
+    got.sort_unstable();
+    assert_eq!(got, ["v/alpha", "v/beta"], "{run:?}");
+    assert!(run.stdout.contains("Alpha says **four**."));
+    assert!(run.stdout.contains("Beta:\n\n- four"));
+    assert!(
+        !run.stdout.contains('\x1b') && !run.stderr.contains('\x1b'),
+        "{run:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_output_is_one_event_per_line_with_a_completion_per_model() {
+    let (_ts, moai) = server_with_project(&[("v/a", "A."), ("v/b", "B."), ("v/c", "C.")]).await;
+
+    let run = moai.ok(&["open", "--json", "Go"]).await;
+
+    let events: Vec<serde_json::Value> = run
+        .stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}")))
+        .collect();
+    let mut completed: Vec<&str> = events
+        .iter()
+        .filter_map(|e| e["messageCompleted"]["message"]["model"].as_str())
+        .collect();
+    completed.sort_unstable();
+    assert_eq!(completed, ["v/a", "v/b", "v/c"]);
+    assert!(events.iter().all(|e| e["discussionId"].is_string()));
+    assert!(events.iter().any(|e| e.get("roundStarted").is_some()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discuss_prints_the_answers_in_speaking_order() {
+    let ts = TestServer::spawn().await;
+    // The first speaker is the slowest: turns must still follow the project's order.
+    ts.llm.script(
+        "v/first",
+        Script::new()
+            .first_token_delay(Duration::from_millis(150))
+            .text("First speaks."),
+    );
+    ts.llm
+        .script("v/second", Script::new().text("Second replies."));
+    let moai = Moai::for_server(&ts);
+    moai.ok(&["project", "create", "turns", "-m", "v/first,v/second"])
+        .await;
+
+    let run = moai
+        .ok(&[
+            "--project",
+            "turns",
+            "discuss",
+            "--rounds",
+            "2",
+            "Tabs or spaces?",
+        ])
+        .await;
+
+    assert_eq!(
+        headers(&run.stdout),
+        ["v/first", "v/second", "v/first", "v/second"],
+        "{run:?}"
+    );
+    let rounds: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("# Round"))
+        .collect();
+    assert_eq!(rounds, ["# Round 1", "# Round 2"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_writes_the_markdown_file() {
+    let (_ts, moai) = server_with_project(&[("v/a", "Exported answer.")]).await;
+    moai.ok(&["open", "Export me"]).await;
+    let file = moai.config.path().join("out.md");
+    let file_arg = file.to_str().expect("utf-8 path");
+
+    let run = moai.ok(&["export", "-o", file_arg]).await;
+
+    let markdown = std::fs::read_to_string(&file).expect("the file was written");
+    assert!(markdown.contains("Export me"), "{markdown}");
+    assert!(markdown.contains("Exported answer."), "{markdown}");
+    assert!(run.stderr.contains("out.md"), "{run:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_model_is_named_but_the_round_succeeds() {
+    let ts = TestServer::spawn().await;
+    ts.llm.script("v/good", Script::new().text("Fine."));
+    ts.llm.script("v/bad", Script::new().fail(500));
+    let moai = Moai::for_server(&ts);
+    moai.ok(&["project", "create", "mixed", "-m", "v/good", "-m", "v/bad"])
+        .await;
+
+    let run = moai.ok(&["open", "Anyone?"]).await;
+
+    assert_eq!(headers(&run.stdout), ["v/good"]);
+    assert!(run.stderr.contains("v/bad failed"), "{run:?}");
+    assert!(run.stderr.contains("1 of 2 models answered"), "{run:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ask_summarize_show_and_discussions_work_on_the_current_discussion() {
+    let (_ts, moai) = server_with_project(&[("v/alpha", "Alpha."), ("v/beta", "Beta.")]).await;
+    moai.ok(&["open", "Start here"]).await;
+
+    let ask = moai.ok(&["ask", "@beta", "and you?"]).await;
+    assert_eq!(headers(&ask.stdout), ["v/beta"], "{ask:?}");
+
+    let summary = moai.ok(&["summarize", "--model", "alpha"]).await;
+    assert!(summary.stdout.contains("Alpha."), "{summary:?}");
+
+    let show = moai.ok(&["show"]).await;
+    assert!(show.stdout.starts_with("# Start here"), "{show:?}");
+    let listed = moai.ok(&["discussions"]).await;
+    assert!(listed.stdout.contains("Start here"), "{listed:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_key_exits_4_with_one_line() {
+    let ts = TestServer::spawn().await;
+    let moai = Moai::new(&ts.url, "not-a-key");
+
+    let run = moai.run(&["project", "list"]).await;
+
+    assert_eq!(run.code, 4, "{run:?}");
+    assert_eq!(run.stderr.lines().count(), 1, "{run:?}");
+    assert!(run.stderr.contains("rejected the API key"), "{run:?}");
+    assert!(run.stderr.contains("MOAI_API_KEY"), "{run:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_project_exits_5() {
+    let ts = TestServer::spawn().await;
+    let moai = Moai::for_server(&ts);
+
+    let run = moai.run(&["use", "nope"]).await;
+
+    assert_eq!(run.code, 5, "{run:?}");
+    assert!(
+        run.stderr.contains("no project named or with id 'nope'"),
+        "{run:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_server_exits_3_with_one_line() {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.local_addr().expect("addr").port()
+    };
+    let moai = Moai::new(&format!("http://127.0.0.1:{port}"), "any");
+
+    let run = moai.run(&["project", "list"]).await;
+
+    assert_eq!(run.code, 3, "{run:?}");
+    assert_eq!(run.stderr.lines().count(), 1, "{run:?}");
+    assert!(
+        run.stderr.contains("cannot reach the moai server"),
+        "{run:?}"
+    );
+}
+
+#[tokio::test]
+async fn help_is_complete_for_every_command() {
+    let moai = Moai::new("http://127.0.0.1:9", "k");
+    let top = moai.ok(&["--help"]).await;
+    assert!(top.stdout.contains("EXIT CODES"), "{top:?}");
+
+    let mut paths: Vec<Vec<String>> = Vec::new();
+    fn walk(cmd: &clap::Command, prefix: Vec<String>, out: &mut Vec<Vec<String>>) {
+        for sub in cmd.get_subcommands() {
+            let mut path = prefix.clone();
+            path.push(sub.get_name().to_string());
+            out.push(path.clone());
+            walk(sub, path, out);
+        }
+    }
+    let cli = Cli::command();
+    walk(&cli, Vec::new(), &mut paths);
+    for sub in cli.get_subcommands() {
+        assert!(
+            top.stdout.contains(sub.get_name()),
+            "--help lists {}",
+            sub.get_name()
+        );
+    }
+    for path in paths {
+        let mut args: Vec<&str> = path.iter().map(String::as_str).collect();
+        args.push("--help");
+        let run = moai.ok(&args).await;
+        assert!(run.stdout.contains("Usage: moai"), "{args:?}: {run:?}");
+        let mut cmd = &cli;
+        for name in &path {
+            cmd = cmd.find_subcommand(name).expect("subcommand");
+        }
+        for arg in cmd.get_arguments() {
+            if let Some(long) = arg.get_long() {
+                assert!(
+                    run.stdout.contains(&format!("--{long}")),
+                    "{args:?} documents --{long}"
+                );
+            }
+            assert!(
+                arg.get_help().is_some() || arg.is_hide_set(),
+                "{args:?}: {} has no help",
+                arg.get_id()
+            );
+        }
+    }
+}
+
+/// Runs `moai` in a pseudo-terminal of `cols` columns and returns its exit
+/// code and everything it drew.
+fn run_in_pty(moai: &Moai, args: &[&str], cols: u16) -> (u32, String) {
+    use portable_pty::{CommandBuilder, PtySize, native_pty_system};
+
+    let pty = native_pty_system();
+    let pair = pty
+        .openpty(PtySize {
+            rows: 30,
+            cols,
+            pixel_width: 0,
+            pixel_height: 0,
+        })
+        .expect("a pty");
+    let mut cmd = CommandBuilder::new(MOAI);
+    cmd.args(args);
+    cmd.env_clear();
+    cmd.env("TERM", "xterm-256color");
+    cmd.env("MOAI_SERVER", &moai.server);
+    cmd.env("MOAI_API_KEY", &moai.key);
+    cmd.env("MOAI_CONFIG_DIR", moai.config.path());
+    cmd.env("MOAI_DATA_DIR", moai.data.path());
+    let mut child = pair.slave.spawn_command(cmd).expect("spawn in the pty");
+    drop(pair.slave);
+    let mut reader = pair.master.try_clone_reader().expect("reader");
+    let drawn = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let mut buf = [0u8; 4096];
+        // EIO once the child has exited and the pty closed ends the loop.
+        while let Ok(n) = reader.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            bytes.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8_lossy(&bytes).into_owned()
+    });
+    let status = child.wait().expect("the child exits");
+    drop(pair.master);
+    (status.exit_code(), drawn.join().expect("reader thread"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_live_view_draws_and_finishes_cleanly_on_wide_and_narrow_terminals() {
+    let ts = TestServer::spawn().await;
+    let slow = Script::new()
+        .first_token_delay(Duration::from_millis(200))
+        .token_pace(Duration::from_millis(20))
+        .text("## Plan\n\n- first step\n- second step\n\n```rust\nfn main() {}\n```\n");
+    ts.llm.script("v/slow", slow);
+    ts.llm
+        .script("v/quick", Script::new().text("Quick **answer**."));
+    ts.llm.script("v/broken", Script::new().fail(503));
+    let moai = Moai::for_server(&ts);
+    moai.ok(&["project", "create", "live", "-m", "v/slow,v/quick,v/broken"])
+        .await;
+
+    for cols in [120u16, 40] {
+        let args = ["open", "Plan it"];
+        let (code, drawn) = {
+            let moai = &moai;
+            tokio::task::block_in_place(|| run_in_pty(moai, &args, cols))
+        };
+        assert_eq!(code, 0, "{cols} cols: {drawn}");
+        assert!(
+            drawn.contains("\x1b[?25l") && drawn.ends_with_show_cursor_before_summary(),
+            "{drawn}"
+        );
+        let frames = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
+        let shown = frames.iter().filter(|f| drawn.contains(*f)).count();
+        assert!(shown >= 2, "{cols} cols: the spinner animates: {drawn}");
+        assert!(
+            drawn.contains("first step") && drawn.contains("fn main() {}"),
+            "{drawn}"
+        );
+        assert!(drawn.contains("✓") && drawn.contains("✗"), "{drawn}");
+        assert!(drawn.contains("v/broken"), "{drawn}");
+        assert!(drawn.contains("2 of 3 models answered"), "{drawn}");
+        assert!(!drawn.contains("panicked"), "{drawn}");
+        let plain = console::strip_ansi_codes(&drawn);
+        let too_wide = plain
+            .lines()
+            // A carriage return starts the line again: what follows the last one shows.
+            .filter_map(|l| l.trim_end_matches('\r').rsplit('\r').next())
+            .find(|l| unicode_width::UnicodeWidthStr::width(*l) > usize::from(cols));
+        assert_eq!(
+            too_wide, None,
+            "{cols} cols: a line is wider than the terminal"
+        );
+    }
+}
+
+/// The cursor is shown again before the closing summary line.
+trait ShowsCursor {
+    fn ends_with_show_cursor_before_summary(&self) -> bool;
+}
+
+impl ShowsCursor for String {
+    fn ends_with_show_cursor_before_summary(&self) -> bool {
+        let shown = self.rfind("\x1b[?25h");
+        let hidden = self.rfind("\x1b[?25l");
+        matches!((shown, hidden), (Some(s), Some(h)) if s > h)
+    }
+}
