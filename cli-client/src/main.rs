@@ -21,7 +21,7 @@ fn main() -> std::process::ExitCode {
         }
     };
     init_logging();
-    let result = runtime().and_then(|rt| Ok(rt.block_on(moai_cli::run(cli))));
+    let result = runtime().map(|rt| rt.block_on(moai_cli::run(cli)));
     let code = match result {
         Ok(Ok(code)) => code,
         Ok(Err(CliError::Io { source, .. })) if source.kind() == std::io::ErrorKind::BrokenPipe => {
