@@ -5,7 +5,10 @@ use console::Style;
 use pulldown_cmark::{CodeBlockKind, Event, HeadingLevel, Options, Parser, Tag, TagEnd};
 
 use super::style::Theme;
-use super::text::{split_by_width, width};
+use super::text::width;
+
+mod blocks;
+mod lines;
 
 /// Renders `markdown` as lines of at most `max_width` columns (code lines are
 /// cut into pieces rather than run over). Styled with escape codes only when
@@ -88,105 +91,6 @@ impl Renderer {
     fn push_style(&mut self, f: impl FnOnce(Style) -> Style) {
         let next = f(self.style());
         self.styles.push(next);
-    }
-
-    fn prefix_width(&self) -> usize {
-        self.prefixes.iter().map(|p| p.width).sum()
-    }
-
-    fn avail(&self) -> usize {
-        self.max.saturating_sub(self.prefix_width()).max(10)
-    }
-
-    /// Starts a block: a blank line after the previous one.
-    fn block(&mut self) {
-        self.flush();
-        if self.blank_before_next && !self.lines.is_empty() {
-            let bar = self.bare_prefix();
-            self.lines.push(bar);
-        }
-        self.blank_before_next = false;
-    }
-
-    /// The prefix of an otherwise empty line (quote bars only).
-    fn bare_prefix(&self) -> String {
-        self.prefixes
-            .iter()
-            .map(|p| p.rest.trim_end().to_string())
-            .collect()
-    }
-
-    fn open_line(&mut self) {
-        if self.line_open {
-            return;
-        }
-        let mut prefix = String::new();
-        for p in &mut self.prefixes {
-            prefix.push_str(if p.used { &p.rest } else { &p.first });
-            p.used = true;
-        }
-        self.line = prefix;
-        self.line_width = 0;
-        self.line_open = true;
-    }
-
-    fn flush(&mut self) {
-        if self.line_open {
-            let line = std::mem::take(&mut self.line);
-            self.lines.push(line.trim_end().to_string());
-            self.line_open = false;
-            self.line_width = 0;
-        }
-        self.pending_space = false;
-    }
-
-    fn text(&mut self, text: &str) {
-        if let Some(cell) = self.table.as_ref().map(|_| &mut self.cell) {
-            cell.push_str(text);
-            return;
-        }
-        let style = self.style();
-        for (i, word) in text.split([' ', '\n']).enumerate() {
-            if i > 0 {
-                self.pending_space = true;
-            }
-            if !word.is_empty() {
-                self.word(word, &style);
-            }
-        }
-    }
-
-    fn word(&mut self, word: &str, style: &Style) {
-        let w = width(word);
-        let avail = self.avail();
-        let space = usize::from(self.pending_space && self.line_width > 0);
-        if self.line_open && self.line_width > 0 && self.line_width + space + w > avail {
-            self.flush();
-        }
-        self.open_line();
-        if self.pending_space && self.line_width > 0 {
-            self.line.push(' ');
-            self.line_width += 1;
-        }
-        self.pending_space = false;
-        if w > avail {
-            for piece in split_by_width(word, avail) {
-                if self.line_width > 0 {
-                    self.flush();
-                    self.open_line();
-                }
-                self.line_width += width(&piece);
-                self.line.push_str(&self.theme.paint(style, &piece));
-            }
-            return;
-        }
-        self.line.push_str(&self.theme.paint(style, word));
-        self.line_width += w;
-    }
-
-    /// Text that is never split (markers, inline code).
-    fn atom(&mut self, text: &str, style: &Style) {
-        self.word(text, style);
     }
 
     fn event(&mut self, event: Event<'_>) {
@@ -403,85 +307,6 @@ impl Renderer {
             _ => {}
         }
     }
-
-    fn end_code(&mut self) {
-        let Some((lang, buf)) = self.code.take() else {
-            return;
-        };
-        let dim = self.theme.dim();
-        let code = self.theme.code();
-        let bar = if self.theme.enabled {
-            self.theme.paint(&dim, "│ ")
-        } else {
-            "    ".to_string()
-        };
-        let inner = self.avail().saturating_sub(width(&bar)).max(10);
-        if !lang.is_empty() && self.theme.enabled {
-            self.open_line();
-            self.line
-                .push_str(&self.theme.paint(&dim, &format!("╭ {lang}")));
-            self.flush();
-        }
-        for raw in buf.trim_end_matches('\n').replace('\t', "    ").split('\n') {
-            let pieces = if raw.is_empty() {
-                vec![String::new()]
-            } else {
-                split_by_width(raw, inner)
-            };
-            for piece in pieces {
-                self.open_line();
-                self.line.push_str(&bar);
-                self.line.push_str(&self.theme.paint(&code, &piece));
-                self.flush();
-            }
-        }
-        self.blank_before_next = true;
-    }
-
-    fn end_table(&mut self) {
-        let Some(rows) = self.table.take() else {
-            return;
-        };
-        let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
-        let mut widths = vec![0; columns];
-        for row in &rows {
-            for (i, cell) in row.iter().enumerate() {
-                widths[i] = widths[i].max(width(cell));
-            }
-        }
-        let sep = self.theme.paint(&self.theme.dim(), " │ ");
-        for (r, row) in rows.iter().enumerate() {
-            let style = if r == 0 {
-                self.theme.bold()
-            } else {
-                self.theme.plain()
-            };
-            let cells: Vec<String> = (0..columns)
-                .map(|i| {
-                    let cell = row.get(i).map(String::as_str).unwrap_or("");
-                    let pad = " ".repeat(widths[i].saturating_sub(width(cell)));
-                    format!("{}{pad}", self.theme.paint(&style, cell))
-                })
-                .collect();
-            let line = cells.join(&sep);
-            self.open_line();
-            let avail = self.avail();
-            if width(&line) > avail && !self.theme.enabled {
-                self.line.push_str(&super::text::truncate(&line, avail));
-            } else {
-                self.line.push_str(&line);
-            }
-            self.flush();
-            if r == 0 {
-                let rule: Vec<String> = widths.iter().map(|w| "─".repeat(*w)).collect();
-                self.open_line();
-                self.line
-                    .push_str(&self.theme.paint(&self.theme.dim(), &rule.join("─┼─")));
-                self.flush();
-            }
-        }
-        self.blank_before_next = true;
-    }
 }
 
 fn heading_number(level: HeadingLevel) -> usize {
@@ -496,91 +321,4 @@ fn heading_number(level: HeadingLevel) -> usize {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn plain(md: &str, w: usize) -> Vec<String> {
-        render(md, w, Theme::new(false))
-    }
-
-    #[test]
-    fn headings_paragraphs_and_emphasis() {
-        let lines = plain("# Title\n\nSome *soft* and **strong** text.\n\n## Next", 80);
-        assert_eq!(
-            lines,
-            [
-                "# Title",
-                "",
-                "Some *soft* and **strong** text.",
-                "",
-                "## Next"
-            ]
-        );
-    }
-
-    #[test]
-    fn lists_are_bulleted_numbered_and_nested() {
-        let lines = plain("- one\n- two\n  - inner\n\n3. three\n4. four", 80);
-        assert_eq!(
-            lines,
-            ["• one", "• two", "  ◦ inner", "", "3. three", "4. four"]
-        );
-    }
-
-    #[test]
-    fn list_items_wrap_under_their_text() {
-        let lines = plain("- alpha beta gamma delta epsilon zeta eta theta", 20);
-        assert_eq!(lines[0], "• alpha beta gamma");
-        assert!(
-            lines[1..]
-                .iter()
-                .all(|l| l.starts_with("  ") && width(l) <= 20),
-            "{lines:?}"
-        );
-    }
-
-    #[test]
-    fn code_blocks_keep_their_lines() {
-        let lines = plain(
-            "Look:\n\n```rust\nfn main() {\n    println!(\"hi\");\n}\n```\nafter",
-            80,
-        );
-        assert_eq!(
-            lines,
-            [
-                "Look:",
-                "",
-                "    fn main() {",
-                "        println!(\"hi\");",
-                "    }",
-                "",
-                "after"
-            ]
-        );
-    }
-
-    #[test]
-    fn inline_code_links_and_quotes() {
-        let lines = plain("Use `cargo` at [docs](https://doc.rs).\n\n> quoted", 80);
-        assert_eq!(
-            lines,
-            ["Use `cargo` at docs (https://doc.rs).", "", "│ quoted"]
-        );
-    }
-
-    #[test]
-    fn tables_are_aligned() {
-        let lines = plain("| a | bb |\n|---|---|\n| ccc | d |", 80);
-        assert_eq!(lines, ["a   │ bb", "────┼───", "ccc │ d"]);
-    }
-
-    #[test]
-    fn styled_output_stays_within_width() {
-        let md = "# A heading that is long\n\nText with **bold words** and `code` that must wrap nicely here.\n\n- item with a long long long long line";
-        for w in [20, 40, 100] {
-            let lines = render(md, w, Theme::new(true));
-            assert!(lines.iter().any(|l| l.contains('\x1b')));
-            assert!(lines.iter().all(|l| width(l) <= w), "{w}: {lines:?}");
-        }
-    }
-}
+mod tests;
