@@ -2,107 +2,16 @@
 //! process, fresh SQLite, fake model upstream), piped, with `--json`, and in a
 //! pseudo-terminal.
 
-use std::io::Read;
-use std::process::Stdio;
 use std::time::Duration;
 
 use clap::CommandFactory;
 use moai_cli::args::Cli;
 use moai_tests::fake_llm::Script;
 use moai_tests::server::TestServer;
-use tempfile::TempDir;
 
-const MOAI: &str = env!("CARGO_BIN_EXE_moai");
+mod support;
 
-/// What one run of the binary did.
-#[derive(Debug)]
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-/// The binary pointed at one server, with its own config dir and no local key.
-struct Moai {
-    server: String,
-    key: String,
-    config: TempDir,
-    data: TempDir,
-}
-
-impl Moai {
-    fn new(server: &str, key: &str) -> Self {
-        Moai {
-            server: server.to_string(),
-            key: key.to_string(),
-            config: tempfile::tempdir().expect("config dir"),
-            data: tempfile::tempdir().expect("data dir"),
-        }
-    }
-
-    fn for_server(ts: &TestServer) -> Self {
-        Self::new(&ts.url, &ts.key)
-    }
-
-    fn command(&self, args: &[&str]) -> tokio::process::Command {
-        let mut cmd = tokio::process::Command::new(MOAI);
-        cmd.args(args)
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("MOAI_SERVER", &self.server)
-            .env("MOAI_API_KEY", &self.key)
-            .env("MOAI_CONFIG_DIR", self.config.path())
-            .env("MOAI_DATA_DIR", self.data.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        cmd
-    }
-
-    async fn run(&self, args: &[&str]) -> Run {
-        let output = tokio::time::timeout(Duration::from_secs(60), self.command(args).output())
-            .await
-            .unwrap_or_else(|_| panic!("moai {args:?} did not finish within 60s"))
-            .expect("moai runs");
-        Run {
-            code: output.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        }
-    }
-
-    /// Runs and insists on exit 0.
-    async fn ok(&self, args: &[&str]) -> Run {
-        let run = self.run(args).await;
-        assert_eq!(run.code, 0, "moai {args:?} failed: {run:?}");
-        run
-    }
-}
-
-/// A server whose models answer with fixed texts, and a project using them.
-async fn server_with_project(models: &[(&str, &str)]) -> (TestServer, Moai) {
-    let ts = TestServer::spawn().await;
-    for (model, text) in models {
-        ts.llm.script(model, Script::new().text(*text));
-    }
-    let moai = Moai::for_server(&ts);
-    let mut args = vec!["project", "create", "roundtable"];
-    for (model, _) in models {
-        args.extend(["--model", model]);
-    }
-    moai.ok(&args).await;
-    moai.ok(&["use", "roundtable"]).await;
-    (ts, moai)
-}
-
-/// The `## <model>` headers of plain output, in order.
-fn headers(stdout: &str) -> Vec<&str> {
-    stdout
-        .lines()
-        .filter_map(|l| l.strip_prefix("## "))
-        .collect()
-}
+use support::{Moai, Pty, ShowsCursor, headers, server_with_project};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn open_prints_every_answer_piped_without_escape_codes() {
@@ -328,48 +237,6 @@ async fn help_is_complete_for_every_command() {
     }
 }
 
-/// Runs `moai` in a pseudo-terminal of `cols` columns and returns its exit
-/// code and everything it drew.
-fn run_in_pty(moai: &Moai, args: &[&str], cols: u16) -> (u32, String) {
-    use portable_pty::{CommandBuilder, PtySize, native_pty_system};
-
-    let pty = native_pty_system();
-    let pair = pty
-        .openpty(PtySize {
-            rows: 30,
-            cols,
-            pixel_width: 0,
-            pixel_height: 0,
-        })
-        .expect("a pty");
-    let mut cmd = CommandBuilder::new(MOAI);
-    cmd.args(args);
-    cmd.env_clear();
-    cmd.env("TERM", "xterm-256color");
-    cmd.env("MOAI_SERVER", &moai.server);
-    cmd.env("MOAI_API_KEY", &moai.key);
-    cmd.env("MOAI_CONFIG_DIR", moai.config.path());
-    cmd.env("MOAI_DATA_DIR", moai.data.path());
-    let mut child = pair.slave.spawn_command(cmd).expect("spawn in the pty");
-    drop(pair.slave);
-    let mut reader = pair.master.try_clone_reader().expect("reader");
-    let drawn = std::thread::spawn(move || {
-        let mut bytes = Vec::new();
-        let mut buf = [0u8; 4096];
-        // EIO once the child has exited and the pty closed ends the loop.
-        while let Ok(n) = reader.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            bytes.extend_from_slice(&buf[..n]);
-        }
-        String::from_utf8_lossy(&bytes).into_owned()
-    });
-    let status = child.wait().expect("the child exits");
-    drop(pair.master);
-    (status.exit_code(), drawn.join().expect("reader thread"))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_live_view_draws_and_finishes_cleanly_on_wide_and_narrow_terminals() {
     let ts = TestServer::spawn().await;
@@ -389,11 +256,11 @@ async fn the_live_view_draws_and_finishes_cleanly_on_wide_and_narrow_terminals()
         let args = ["open", "Plan it"];
         let (code, drawn) = {
             let moai = &moai;
-            tokio::task::block_in_place(|| run_in_pty(moai, &args, cols))
+            tokio::task::block_in_place(|| Pty::spawn(moai, &args, cols).finish())
         };
         assert_eq!(code, 0, "{cols} cols: {drawn}");
         assert!(
-            drawn.contains("\x1b[?25l") && drawn.ends_with_show_cursor_before_summary(),
+            drawn.contains("\x1b[?25l") && drawn.shows_cursor_at_the_end(),
             "{drawn}"
         );
         let frames = ["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
@@ -420,15 +287,41 @@ async fn the_live_view_draws_and_finishes_cleanly_on_wide_and_narrow_terminals()
     }
 }
 
-/// The cursor is shown again before the closing summary line.
-trait ShowsCursor {
-    fn ends_with_show_cursor_before_summary(&self) -> bool;
-}
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_detaches_and_watch_re_attaches_to_the_same_run() {
+    let ts = TestServer::spawn().await;
+    let slow = Script::new()
+        .first_token_delay(Duration::from_millis(1_500))
+        .text("Worth the wait.");
+    ts.llm.script("v/slow", slow);
+    let moai = Moai::for_server(&ts);
+    moai.ok(&["project", "create", "patience", "-m", "v/slow"])
+        .await;
 
-impl ShowsCursor for String {
-    fn ends_with_show_cursor_before_summary(&self) -> bool {
-        let shown = self.rfind("\x1b[?25h");
-        let hidden = self.rfind("\x1b[?25l");
-        matches!((shown, hidden), (Some(s), Some(h)) if s > h)
-    }
+    let (code, drawn) = tokio::task::block_in_place(|| {
+        let mut pty = Pty::spawn(&moai, &["open", "Take your time"], 100);
+        pty.wait_for("v/slow", Duration::from_secs(10));
+        pty.send(b"\x03");
+        pty.finish()
+    });
+
+    assert_eq!(code, 130, "{drawn}");
+    assert!(
+        drawn.contains("Detached; the run goes on on the server"),
+        "{drawn}"
+    );
+    assert!(drawn.shows_cursor_at_the_end(), "{drawn}");
+    let hint = console::strip_ansi_codes(&drawn).into_owned();
+    let watch = hint
+        .split("Re-attach: ")
+        .nth(1)
+        .and_then(|rest| rest.split(" · ").next())
+        .expect("a watch command")
+        .to_string();
+    let args: Vec<&str> = watch.split_whitespace().skip(1).collect();
+    assert_eq!(args.first(), Some(&"watch"), "{watch}");
+
+    let run = moai.ok(&args).await;
+    assert_eq!(headers(&run.stdout), ["v/slow"], "{run:?}");
+    assert!(run.stdout.contains("Worth the wait."), "{run:?}");
 }
