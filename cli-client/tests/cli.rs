@@ -258,6 +258,9 @@ async fn the_live_view_draws_and_finishes_cleanly_on_wide_and_narrow_terminals()
             let moai = &moai;
             tokio::task::block_in_place(|| Pty::spawn(moai, &args, cols).finish())
         };
+        if std::env::var_os("MOAI_TEST_SHOW").is_some() {
+            eprintln!("{drawn}");
+        }
         assert_eq!(code, 0, "{cols} cols: {drawn}");
         assert!(
             drawn.contains("\x1b[?25l") && drawn.shows_cursor_at_the_end(),
@@ -324,4 +327,86 @@ async fn ctrl_c_detaches_and_watch_re_attaches_to_the_same_run() {
     let run = moai.ok(&args).await;
     assert_eq!(headers(&run.stdout), ["v/slow"], "{run:?}");
     assert!(run.stdout.contains("Worth the wait."), "{run:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discuss_without_a_topic_continues_the_open_question() {
+    let (_ts, moai) = server_with_project(&[("v/a", "A."), ("v/b", "B.")]).await;
+    moai.ok(&["open", "First the question"]).await;
+
+    let run = moai.ok(&["discuss", "--rounds", "1"]).await;
+
+    assert_eq!(headers(&run.stdout), ["v/a", "v/b"], "{run:?}");
+    assert!(run.stdout.starts_with("# Round 2"), "{run:?}");
+    let listed = moai.ok(&["discussions", "--json"]).await;
+    assert_eq!(
+        listed.stdout.lines().count(),
+        1,
+        "one discussion: {listed:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_cancels_a_running_round_from_another_terminal() {
+    let ts = TestServer::spawn().await;
+    let slow = Script::new()
+        .token_pace(Duration::from_millis(200))
+        .text("one two three four five six seven eight nine ten eleven twelve");
+    ts.llm.script("v/slow", slow);
+    let moai = Moai::for_server(&ts);
+    moai.ok(&["project", "create", "long", "-m", "v/slow"])
+        .await;
+    let running = moai
+        .command(&["open", "Talk a lot"])
+        .spawn()
+        .expect("moai open starts");
+
+    let id = loop {
+        let listed = moai.ok(&["discussions", "--json"]).await;
+        let running = listed.stdout.lines().find_map(|line| {
+            let d: serde_json::Value = serde_json::from_str(line).expect("json");
+            (d["status"] == "DISCUSSION_STATUS_RUNNING")
+                .then(|| d["id"].as_str().map(str::to_string))
+        });
+        if let Some(Some(id)) = running {
+            break id;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let stop = moai.ok(&["stop", &id]).await;
+    let output = tokio::time::timeout(Duration::from_secs(20), running.wait_with_output())
+        .await
+        .expect("moai open ends after the stop")
+        .expect("output");
+
+    assert!(stop.stderr.contains("Stopped discussion"), "{stop:?}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("## v/slow") && stdout.contains("(interrupted)"),
+        "{stdout}"
+    );
+    let next = moai.run(&["next", &id]).await;
+    assert_eq!(
+        next.code, 7,
+        "a stopped discussion takes no more rounds: {next:?}"
+    );
+    assert_eq!(next.stderr.lines().count(), 1, "{next:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_input_exits_6_and_a_missing_discussion_exits_2() {
+    let ts = TestServer::spawn().await;
+    let moai = Moai::for_server(&ts);
+
+    let bad = moai
+        .run(&["project", "create", "bad", "-m", "no-vendor"])
+        .await;
+    assert_eq!(bad.code, 6, "{bad:?}");
+    assert!(bad.stderr.starts_with("error: invalid input:"), "{bad:?}");
+
+    let none = moai.run(&["next"]).await;
+    assert_eq!(none.code, 2, "{none:?}");
+    assert!(none.stderr.contains("no current discussion"), "{none:?}");
 }
