@@ -141,6 +141,13 @@ pub enum Command {
 
     /// Show the server, key source, current project and discussion
     Status,
+
+    /// Print a shell completion script (e.g. `moai completions bash > /etc/bash_completion.d/moai`)
+    Completions {
+        /// The shell
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! One module per command, each with an `async fn run(session, args)` that
 //! returns the exit code.
 
-use std::io::{IsTerminal, Read};
+use std::io::{IsTerminal, Read, Write};
 
 use crate::args::{Cli, Command, ProjectCommand};
 use crate::errors::{CliError, ExitCode};
@@ -25,6 +25,9 @@ pub mod watch;
 /// # Errors
 /// Whatever the command reports; `main` prints it and exits with its code.
 pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
+    if let Command::Completions { shell } = cli.command {
+        return completions(shell);
+    }
     let mut session = Session::new(cli.global, name(&cli.command))?;
     let session = &mut session;
     match cli.command {
@@ -42,6 +45,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Watch(args) => watch::run(session, args).await,
         Command::Export(args) => export::run(session, args).await,
         Command::Models(args) => models::run(session, args).await,
+        Command::Completions { shell } => completions(shell),
     }
 }
 
@@ -69,7 +73,20 @@ fn name(command: &Command) -> &'static str {
         Command::Watch(_) => "watch",
         Command::Export(_) => "export",
         Command::Models(_) => "models",
+        Command::Completions { .. } => "completions",
     }
+}
+
+/// Writes the completion script of `shell` to stdout.
+fn completions(shell: clap_complete::Shell) -> Result<ExitCode, CliError> {
+    use clap::CommandFactory;
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "moai", &mut script);
+    let mut out = std::io::stdout().lock();
+    out.write_all(&script)
+        .map_err(crate::output::stdout_error)?;
+    out.flush().map_err(crate::output::stdout_error)?;
+    Ok(ExitCode::Success)
 }
 
 /// Free text from the arguments; `-`, or nothing with a pipe on stdin, reads stdin.
