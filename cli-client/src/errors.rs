@@ -8,11 +8,11 @@ EXIT CODES:
     0  success (also a round in which only some models failed; they are named)
     1  unexpected error (server-side failure, I/O, bad server response)
     2  usage error: bad arguments, or no current project/discussion
-    3  server unreachable (check --server / MOAI_SERVER)
+    3  server unreachable, or the connection broke mid-run (check --server / MOAI_SERVER)
     4  not authenticated: missing or rejected API key
     5  not found: no such project, discussion or model
     6  invalid input rejected by the server (empty or too long text, unknown model)
-    7  not possible now: no models, a run in progress, a stopped discussion
+    7  not possible now: no models, a run in progress, a stopped discussion, a limit hit
     8  not supported by this server yet (UNIMPLEMENTED)
     9  every model of the run failed
   130  detached with Ctrl-C (the run goes on; `moai watch` re-attaches)";
@@ -67,6 +67,21 @@ pub enum CliError {
         server: String,
         /// Why, in a few words.
         reason: String,
+    },
+
+    /// The event stream broke after the run had started; the run goes on.
+    #[error(
+        "lost the connection to {server} ({reason}); the run goes on on the server: re-attach with `moai watch {discussion} --after {seq}`"
+    )]
+    StreamLost {
+        /// The server address.
+        server: String,
+        /// Why, in a few words.
+        reason: String,
+        /// The discussion being followed.
+        discussion: String,
+        /// The last seq seen.
+        seq: u64,
     },
 
     /// No API key anywhere.
@@ -144,7 +159,7 @@ impl CliError {
     pub fn exit_code(&self) -> ExitCode {
         match self {
             CliError::Usage(_) => ExitCode::Usage,
-            CliError::Unreachable { .. } => ExitCode::Unreachable,
+            CliError::Unreachable { .. } | CliError::StreamLost { .. } => ExitCode::Unreachable,
             CliError::NoKey { .. } | CliError::Unauthenticated { .. } => ExitCode::Unauthenticated,
             CliError::NotFound(_) => ExitCode::NotFound,
             CliError::InvalidInput(_) => ExitCode::InvalidInput,

@@ -7,7 +7,7 @@ use moai_proto::v1::{
     DiscussionEvent, MentionResponse, NextRoundResponse, OpenDiscussionResponse,
     StartDiscussionResponse, SummarizeDiscussionResponse, WatchDiscussionResponse,
 };
-use tonic::{Status, Streaming};
+use tonic::{Code, Status, Streaming};
 
 use crate::errors::{CliError, ExitCode};
 use crate::render::progress::Progress;
@@ -80,13 +80,42 @@ pub async fn follow<T: EventResponse>(
                 Ok(None) => break,
                 Err(status) => {
                     renderer.detach(&progress).map_err(write)?;
-                    return Err(errors(status));
+                    return Err(broken(session, &progress, status, errors));
                 }
             }
         }
     }
     renderer.finish(&progress).map_err(write)?;
     outcome(&progress)
+}
+
+/// The error of a stream that failed: a lost connection after the run began
+/// says how to re-attach; anything else is the server's answer.
+fn broken(
+    session: &Session,
+    progress: &Progress,
+    status: Status,
+    errors: impl Fn(Status) -> CliError,
+) -> CliError {
+    let lost = matches!(
+        status.code(),
+        Code::Unavailable | Code::Unknown | Code::Cancelled | Code::DeadlineExceeded
+    );
+    if lost && !progress.discussion_id.is_empty() {
+        let reason = crate::errors::one_line(status.message());
+        CliError::StreamLost {
+            server: session.server.clone(),
+            reason: if reason.is_empty() {
+                "stream closed".into()
+            } else {
+                reason
+            },
+            discussion: progress.discussion_id.clone(),
+            seq: progress.last_seq,
+        }
+    } else {
+        errors(status)
+    }
 }
 
 /// Exit 0 when any model answered (or nothing was asked); exit 9 when every

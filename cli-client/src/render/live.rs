@@ -24,8 +24,8 @@ const SHOW_CURSOR: &str = "\x1b[?25h";
 pub struct Live<W: Write> {
     out: W,
     theme: Theme,
-    /// Lines of the redrawn region currently on screen.
-    drawn: usize,
+    /// Widths of the region's lines currently on screen.
+    drawn: Vec<usize>,
     frame: usize,
     /// Fixed size for tests; else the terminal's.
     size: Option<(usize, usize)>,
@@ -38,7 +38,7 @@ impl<W: Write> Live<W> {
         Live {
             out,
             theme,
-            drawn: 0,
+            drawn: Vec::new(),
             frame: 0,
             size,
             cursor_hidden: false,
@@ -82,16 +82,20 @@ impl<W: Write> Live<W> {
             buf.push_str(HIDE_CURSOR);
             self.cursor_hidden = true;
         }
-        if self.drawn > 0 {
-            buf.push_str(&format!("\x1b[{}F\x1b[J", self.drawn));
+        // Rows the region takes now: a terminal made narrower since it was
+        // drawn has wrapped its longer lines onto more rows.
+        let cols = self.size().1.max(1);
+        let rows: usize = self.drawn.iter().map(|w| w.div_ceil(cols).max(1)).sum();
+        if rows > 0 {
+            buf.push_str(&format!("\x1b[{rows}F\x1b[J"));
         } else {
             buf.push_str("\r\x1b[J");
         }
-        self.drawn = 0;
+        self.drawn.clear();
         buf
     }
 
-    /// The region's text; sets `drawn` to its line count.
+    /// The region's text; records the widths of its lines in `drawn`.
     fn region(&mut self, progress: &Progress) -> String {
         let (rows, cols) = self.size();
         let streaming: Vec<&Entry> = progress.streaming().collect();
@@ -152,7 +156,17 @@ impl<W: Write> Live<W> {
                     .paint(&self.theme.dim(), &truncate(&text, cols.saturating_sub(1))),
             );
         }
-        self.drawn = lines.len();
+        // Never taller than the screen, or moving up would not reach its top.
+        let max_lines = rows.saturating_sub(1).max(1);
+        if lines.len() > max_lines {
+            let hidden = lines.len() - (max_lines - 1);
+            lines.truncate(max_lines - 1);
+            lines.push(
+                self.theme
+                    .paint(&self.theme.dim(), &format!("… {hidden} more lines")),
+            );
+        }
+        self.drawn = lines.iter().map(|l| width(l)).collect();
         lines.into_iter().map(|l| l + "\n").collect()
     }
 
@@ -322,6 +336,29 @@ mod tests {
             time: None,
             payload: Some(payload),
         }
+    }
+
+    #[test]
+    fn the_region_never_outgrows_a_small_terminal() {
+        let mut out = Vec::new();
+        let mut live = Live::new(&mut out, Theme::new(false), Some((6, 40)));
+        let mut progress = Progress::new();
+        for i in 0..10 {
+            let id = format!("m{i}");
+            let event = ev(
+                i + 1,
+                Payload::MessageStarted(MessageStarted {
+                    message_id: id,
+                    model: format!("v/{i}"),
+                    round: 1,
+                    role: 2,
+                }),
+            );
+            progress.apply(&event);
+        }
+        let region = live.region(&progress);
+        assert_eq!(region.lines().count(), 5, "{region}");
+        assert!(region.ends_with("… 6 more lines\n"), "{region}");
     }
 
     #[test]
