@@ -254,30 +254,21 @@ impl<W: Write> Renderer for Live<W> {
         let (answered, failed) = progress.outcome();
         let mut facts = vec![format::duration(progress.started.elapsed())];
         facts.extend(format::cost(progress.cost()));
-        let line = if failed.is_empty() && !answered.is_empty() {
-            format!(
-                "{} {} answered {}",
-                self.theme.paint(&self.theme.ok(), "✓"),
-                plural(answered.len(), "model"),
-                self.theme
-                    .paint(&self.theme.dim(), &format!("· {}", facts.join(" · ")))
-            )
-        } else if failed.is_empty() {
-            self.theme.paint(&self.theme.dim(), "Nothing new.")
-        } else if answered.is_empty() {
+        let facts = self
+            .theme
+            .paint(&self.theme.dim(), &format!("· {}", facts.join(" · ")));
+        let line = match progress.tally() {
+            None => self.theme.paint(&self.theme.dim(), "Nothing new."),
             // Every model failed: the sections say why and the error line follows.
-            return self.out.flush();
-        } else {
-            let names: Vec<String> = failed.iter().map(|e| e.model.clone()).collect();
-            format!(
-                "{} {} of {} answered; failed: {} {}",
-                self.theme.paint(&self.theme.warn(), "⚠"),
-                answered.len(),
-                plural(answered.len() + failed.len(), "model"),
-                self.theme.paint(&self.theme.error(), &names.join(", ")),
-                self.theme
-                    .paint(&self.theme.dim(), &format!("· {}", facts.join(" · ")))
-            )
+            Some(_) if answered.is_empty() => return self.out.flush(),
+            Some(tally) if failed.is_empty() => format!(
+                "{} {tally} {facts}",
+                self.theme.paint(&self.theme.ok(), "✓")
+            ),
+            Some(tally) => format!(
+                "{} {tally} {facts}",
+                self.theme.paint(&self.theme.warn(), "⚠")
+            ),
         };
         let cols = self.size().1;
         if width(&line) < cols {

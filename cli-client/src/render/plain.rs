@@ -59,15 +59,11 @@ impl<W: Write, E: Write> Renderer for Plain<W, E> {
 
     fn finish(&mut self, progress: &Progress) -> std::io::Result<()> {
         let (answered, failed) = progress.outcome();
-        if !failed.is_empty() && !answered.is_empty() {
-            let names: Vec<&str> = failed.iter().map(|e| e.model.as_str()).collect();
-            writeln!(
-                self.err,
-                "moai: {} of {} models answered; failed: {}",
-                answered.len(),
-                answered.len() + failed.len(),
-                names.join(", ")
-            )?;
+        if let Some(tally) = progress
+            .tally()
+            .filter(|_| !failed.is_empty() && !answered.is_empty())
+        {
+            writeln!(self.err, "moai: {tally}")?;
         }
         self.out.flush()
     }

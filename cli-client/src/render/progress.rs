@@ -220,6 +220,57 @@ impl Progress {
         (answered.collect(), failed.collect())
     }
 
+    /// How the run went in words: `3 models answered`, `1 of 2 models
+    /// answered; failed: v/bad`, or over several rounds `4 of 6 answers;
+    /// failed: v/bad ×2`. `None` when nothing was asked.
+    pub fn tally(&self) -> Option<String> {
+        let (answered, failed) = self.outcome();
+        let total = answered.len() + failed.len();
+        if total == 0 {
+            return None;
+        }
+        let mut rounds: Vec<u32> = self.entries.iter().map(|e| e.round).collect();
+        rounds.dedup();
+        let several = rounds.len() > 1;
+        let noun = |n: usize| match (several, n) {
+            (true, 1) => "1 answer".to_string(),
+            (true, n) => format!("{n} answers"),
+            (false, 1) => "1 model".to_string(),
+            (false, n) => format!("{n} models"),
+        };
+        if failed.is_empty() {
+            return Some(if several {
+                format!("{} in {} rounds", noun(total), rounds.len())
+            } else {
+                format!("{} answered", noun(total))
+            });
+        }
+        let mut names: Vec<(&str, usize)> = Vec::new();
+        for entry in &failed {
+            match names.iter_mut().find(|(m, _)| *m == entry.model) {
+                Some((_, n)) => *n += 1,
+                None => names.push((&entry.model, 1)),
+            }
+        }
+        let names: Vec<String> = names
+            .iter()
+            .map(|(m, n)| {
+                if *n > 1 {
+                    format!("{m} ×{n}")
+                } else {
+                    (*m).to_string()
+                }
+            })
+            .collect();
+        let verb = if several { "" } else { " answered" };
+        Some(format!(
+            "{} of {}{verb}; failed: {}",
+            answered.len(),
+            noun(total),
+            names.join(", ")
+        ))
+    }
+
     /// The summed cost of the messages completed in this run.
     pub fn cost(&self) -> f64 {
         self.entries
@@ -314,5 +365,9 @@ mod tests {
         assert_eq!(p.last_seq, 6);
         assert_eq!(p.discussion_id, "d1");
         assert_eq!(p.streaming().count(), 0);
+        assert_eq!(
+            p.tally().as_deref(),
+            Some("1 of 2 models answered; failed: b")
+        );
     }
 }
