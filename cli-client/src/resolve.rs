@@ -7,7 +7,6 @@ use moai_proto::v1::{
 
 use crate::client::Client;
 use crate::errors::CliError;
-use crate::render::format::short_id;
 use crate::session::Session;
 
 /// Pages fetched at most when listing everything.
@@ -128,8 +127,8 @@ pub async fn current_project(session: &mut Session) -> Result<Project, CliError>
 /// else the current one.
 ///
 /// # Errors
-/// [`CliError::Usage`] when there is none; [`CliError::NotFound`] for an
-/// unknown or ambiguous prefix.
+/// [`CliError::Usage`] when there is none or the prefix is ambiguous;
+/// [`CliError::NotFound`] for an unknown prefix.
 pub async fn discussion_id(
     session: &mut Session,
     explicit: Option<&str>,
@@ -179,14 +178,11 @@ pub async fn discussion_id(
         [] => Err(CliError::NotFound(format!(
             "no discussion with id '{reference}'; see `moai discussions --all`"
         ))),
-        many => Err(CliError::NotFound(format!(
-            "'{reference}' matches {} discussions ({}…); give more of the id",
+        many => Err(CliError::Usage(format!(
+            "'{reference}' matches {} discussions ({}{}); give more of the id",
             many.len(),
-            many.iter()
-                .take(3)
-                .map(|id| short_id(id))
-                .collect::<Vec<_>>()
-                .join(", ")
+            many.iter().take(3).cloned().collect::<Vec<_>>().join(", "),
+            if many.len() > 3 { ", …" } else { "" }
         ))),
     }
 }

@@ -42,6 +42,7 @@ $MOAI_DATA_DIR/local.key (default ~/.local/share/moai/local.key) is used.";
     long_about = None,
     after_help = format!("{AFTER_HELP}\n\n{EXIT_CODES_HELP}"),
     propagate_version = true,
+    arg_required_else_help = true,
     max_term_width = 100
 )]
 pub struct Cli {
@@ -60,6 +61,7 @@ pub struct GlobalArgs {
         long,
         global = true,
         env = "MOAI_SERVER",
+        hide_env_values = true,
         value_name = "URL",
         default_value = "http://127.0.0.1:50051"
     )]
