@@ -410,3 +410,45 @@ async fn invalid_input_exits_6_and_a_missing_discussion_exits_2() {
     assert_eq!(none.code, 2, "{none:?}");
     assert!(none.stderr.contains("no current discussion"), "{none:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn project_commands_create_edit_rename_and_delete() {
+    let ts = TestServer::spawn().await;
+    let moai = Moai::for_server(&ts);
+    let json = |run: &support::Run| -> serde_json::Value {
+        serde_json::from_str(run.stdout.trim()).unwrap_or_else(|e| panic!("{e}: {run:?}"))
+    };
+
+    moai.ok(&["project", "create", "Ideas", "-m", "v/a"]).await;
+    moai.ok(&["project", "models", "add", "v/b", "v/c"]).await;
+    moai.ok(&["project", "models", "remove", "v/a"]).await;
+    moai.ok(&[
+        "project",
+        "edit",
+        "--system-prompt",
+        "Be brief.",
+        "--summarizer",
+        "v/c",
+    ])
+    .await;
+    moai.ok(&["project", "rename", "ideas", "Better ideas"])
+        .await;
+
+    let shown = json(&moai.ok(&["--json", "project", "show"]).await);
+    assert_eq!(shown["name"], "Better ideas");
+    assert_eq!(shown["models"], serde_json::json!(["v/b", "v/c"]));
+    assert_eq!(shown["systemPrompt"], "Be brief.");
+    assert_eq!(shown["summarizerModel"], "v/c");
+    let listed = moai.ok(&["project", "list"]).await;
+    assert!(
+        listed.stdout.contains("* ") || listed.stdout.starts_with('*'),
+        "current marked: {listed:?}"
+    );
+
+    moai.ok(&["project", "delete", "Better ideas", "--yes"])
+        .await;
+    let gone = moai.run(&["project", "show", "Better ideas"]).await;
+    assert_eq!(gone.code, 5, "{gone:?}");
+    let none = moai.ok(&["--json", "project", "list"]).await;
+    assert_eq!(none.stdout, "");
+}

@@ -38,6 +38,10 @@ pub enum ProjectCommand {
     /// Add or remove models of a project
     #[command(subcommand)]
     Models(ProjectModelsCommand),
+
+    /// Change a project's system prompt, summarizer or whole model list
+    #[command(visible_alias = "set")]
+    Edit(ProjectEditArgs),
 }
 
 /// `moai project models ...`
@@ -88,4 +92,23 @@ pub struct ProjectCreateArgs {
 pub struct OptionalProject {
     /// The project (name or id); default: the current one
     pub project: Option<String>,
+}
+
+/// `moai project edit`
+#[derive(Debug, Args)]
+pub struct ProjectEditArgs {
+    /// The project (name or id); default: the current one
+    pub project: Option<String>,
+
+    /// New extra instructions for every model (`""` clears them)
+    #[arg(short, long, value_name = "TEXT")]
+    pub system_prompt: Option<String>,
+
+    /// New default summarizer model (`""` means the first model)
+    #[arg(long, value_name = "ID")]
+    pub summarizer: Option<String>,
+
+    /// Replace the whole model list, in speaking order (repeat, or separate with commas)
+    #[arg(short, long = "model", value_name = "ID", value_delimiter = ',')]
+    pub models: Vec<String>,
 }

@@ -59,6 +59,7 @@ fn name(command: &Command) -> &'static str {
             ProjectCommand::Rename { .. } => "project rename",
             ProjectCommand::Delete { .. } => "project delete",
             ProjectCommand::Models(_) => "project models",
+            ProjectCommand::Edit(_) => "project edit",
         },
         Command::Use(_) => "use",
         Command::Status => "status",

@@ -2,9 +2,11 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 
-use moai_proto::v1::{CreateProjectRequest, DeleteProjectRequest, Project, UpdateProjectRequest};
+use moai_proto::v1::{
+    CreateProjectRequest, DeleteProjectRequest, ModelList, Project, UpdateProjectRequest,
+};
 
-use crate::args::{ProjectCommand, ProjectCreateArgs, ProjectModelsCommand};
+use crate::args::{ProjectCommand, ProjectCreateArgs, ProjectEditArgs, ProjectModelsCommand};
 use crate::errors::{CliError, ExitCode};
 use crate::output::Mode;
 use crate::render::format::timestamp;
@@ -29,6 +31,7 @@ pub async fn run(session: &mut Session, command: ProjectCommand) -> Result<ExitC
         }
         ProjectCommand::Rename { project, new_name } => rename(session, &project, new_name).await,
         ProjectCommand::Delete { project, yes } => delete(session, &project, yes).await,
+        ProjectCommand::Edit(args) => edit(session, args).await,
         ProjectCommand::Models(ProjectModelsCommand::Add(args)) => {
             edit_models(
                 session,
@@ -304,4 +307,28 @@ async fn edit_models(
             .done(&format!("Project {} now has: {models}", updated.name))?;
     }
     Ok(ExitCode::Success)
+}
+
+async fn edit(session: &mut Session, args: ProjectEditArgs) -> Result<ExitCode, CliError> {
+    if args.system_prompt.is_none() && args.summarizer.is_none() && args.models.is_empty() {
+        return Err(CliError::Usage(
+            "nothing to change: pass --system-prompt, --summarizer or --model".into(),
+        ));
+    }
+    let project = match args.project.or_else(|| session.global.project.clone()) {
+        Some(reference) => resolve::project(&session.client().await?, &reference).await?,
+        None => resolve::current_project(session).await?,
+    };
+    let models = (!args.models.is_empty()).then(|| ModelList {
+        models: args.models.iter().map(|m| m.trim().to_string()).collect(),
+    });
+    let request = UpdateProjectRequest {
+        project_id: project.id,
+        system_prompt: args.system_prompt,
+        summarizer_model: args.summarizer,
+        models,
+        ..Default::default()
+    };
+    let updated = update(session, request).await?;
+    show(session, &updated)
 }
