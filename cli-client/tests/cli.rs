@@ -260,7 +260,7 @@ async fn discuss_without_a_topic_continues_the_open_question() {
 async fn stop_cancels_a_running_round_from_another_terminal() {
     let ts = TestServer::spawn().await;
     let slow = Script::new()
-        .token_pace(Duration::from_millis(200))
+        .token_pace(Duration::from_millis(400))
         .text("one two three four five six seven eight nine ten eleven twelve");
     ts.llm.script("v/slow", slow);
     let moai = Moai::for_server(&ts);

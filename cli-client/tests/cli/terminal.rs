@@ -64,7 +64,7 @@ async fn the_live_view_draws_and_finishes_cleanly_on_wide_and_narrow_terminals()
 async fn ctrl_c_detaches_and_watch_re_attaches_to_the_same_run() {
     let ts = TestServer::spawn().await;
     let slow = Script::new()
-        .first_token_delay(Duration::from_millis(1_500))
+        .first_token_delay(Duration::from_millis(3_000))
         .text("Worth the wait.");
     ts.llm.script("v/slow", slow);
     let moai = Moai::for_server(&ts);
