@@ -16,6 +16,7 @@ const MAX_PAGES: usize = 50;
 ///
 /// # Errors
 /// The server's error.
+#[tracing::instrument(skip_all)]
 pub async fn all_projects(client: &Client) -> Result<Vec<Project>, CliError> {
     let mut projects = Vec::new();
     let mut page_token = String::new();
@@ -62,6 +63,7 @@ pub fn pick_project<'a>(projects: &'a [Project], reference: &str) -> Option<&'a 
 ///
 /// # Errors
 /// [`CliError::NotFound`] when none matches.
+#[tracing::instrument(skip(client))]
 pub async fn project(client: &Client, reference: &str) -> Result<Project, CliError> {
     let projects = all_projects(client).await?;
     pick_project(&projects, reference).cloned().ok_or_else(|| {
@@ -129,6 +131,7 @@ pub async fn current_project(session: &mut Session) -> Result<Project, CliError>
 /// # Errors
 /// [`CliError::Usage`] when there is none or the prefix is ambiguous;
 /// [`CliError::NotFound`] for an unknown prefix.
+#[tracing::instrument(skip(session))]
 pub async fn discussion_id(
     session: &mut Session,
     explicit: Option<&str>,
@@ -230,6 +233,7 @@ pub fn pick_model(models: &[String], wanted: &str) -> Result<Option<String>, Str
 ///
 /// # Errors
 /// [`CliError::Usage`] when `wanted` is ambiguous.
+#[tracing::instrument(skip(client))]
 pub async fn model(client: &Client, discussion_id: &str, wanted: &str) -> Result<String, CliError> {
     let plain = wanted.trim().trim_start_matches('@').to_string();
     let Ok(discussion) = client

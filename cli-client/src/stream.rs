@@ -46,6 +46,7 @@ event_response!(
 ///
 /// # Errors
 /// The stream's error status, mapped by `errors`; a failed write.
+#[tracing::instrument(skip_all, fields(command = session.command))]
 pub async fn follow<T: EventResponse>(
     session: &mut Session,
     mut stream: Streaming<T>,
@@ -86,6 +87,7 @@ pub async fn follow<T: EventResponse>(
         }
     }
     renderer.finish(&progress).map_err(write)?;
+    tracing::debug!(discussion = %progress.discussion_id, last_seq = progress.last_seq, "the run is idle");
     outcome(&progress)
 }
 
@@ -149,4 +151,37 @@ fn detached_hint(session: &Session, progress: &Progress) {
         progress.last_seq,
         id
     ));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use moai_proto::v1::MessageFailed;
+    use moai_proto::v1::discussion_event::Payload;
+
+    fn failed(model: &str) -> DiscussionEvent {
+        DiscussionEvent {
+            payload: Some(Payload::MessageFailed(MessageFailed {
+                message_id: model.into(),
+                model: model.into(),
+                error: "HTTP 500".into(),
+                content: String::new(),
+            })),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn only_a_run_in_which_every_model_failed_is_an_error() {
+        let mut progress = Progress::new();
+        assert_eq!(
+            outcome(&progress).ok(),
+            Some(ExitCode::Success),
+            "nothing asked"
+        );
+        progress.apply(&failed("v/a"));
+        let err = outcome(&progress).expect_err("all failed");
+        assert_eq!(err.exit_code(), ExitCode::AllFailed);
+        assert!(err.to_string().contains("v/a (HTTP 500)"), "{err}");
+    }
 }
