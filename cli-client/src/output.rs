@@ -86,6 +86,46 @@ impl Output {
         out.flush().map_err(stdout_error)
     }
 
+    /// Prints lines that may be long: through a pager (`MOAI_PAGER`, else
+    /// `PAGER`, else `less -FRX`) when they overflow a terminal, else directly.
+    /// An empty `MOAI_PAGER` turns paging off.
+    ///
+    /// # Errors
+    /// When stdout is closed.
+    pub fn page(&self, lines: &[String]) -> Result<(), CliError> {
+        let rows = usize::from(console::Term::stdout().size().0);
+        if self.mode != Mode::Live || lines.len() < rows {
+            return self.lines(lines);
+        }
+        let pager = std::env::var("MOAI_PAGER")
+            .or_else(|_| std::env::var("PAGER"))
+            .unwrap_or_else(|_| "less -FRX".into());
+        let mut words = pager.split_whitespace();
+        let Some(program) = words.next() else {
+            return self.lines(lines);
+        };
+        let spawned = std::process::Command::new(program)
+            .args(words)
+            .env("LESSCHARSET", "utf-8")
+            .stdin(std::process::Stdio::piped())
+            .spawn();
+        let Ok(mut child) = spawned else {
+            return self.lines(lines);
+        };
+        if let Some(mut stdin) = child.stdin.take() {
+            for line in lines {
+                // The user quitting the pager early closes the pipe: not an error.
+                if writeln!(stdin, "{line}").is_err() {
+                    break;
+                }
+            }
+        }
+        child
+            .wait()
+            .map_err(|e| CliError::io(format!("the pager {program} failed"), e))?;
+        Ok(())
+    }
+
     /// Prints one message as a line of JSON.
     ///
     /// # Errors

@@ -33,7 +33,7 @@ pub async fn run(session: &mut Session, args: DiscussionRef) -> Result<ExitCode,
         Mode::Live => terminal(session, &discussion),
         Mode::Plain => vec![markdown(&discussion)],
     };
-    session.out.lines(&lines)?;
+    session.out.page(&lines)?;
     Ok(ExitCode::Success)
 }
 
