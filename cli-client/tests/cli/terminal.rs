@@ -98,3 +98,25 @@ async fn ctrl_c_detaches_and_watch_re_attaches_to_the_same_run() {
     assert_eq!(headers(&run.stdout), ["v/slow"], "{run:?}");
     assert!(run.stdout.contains("Worth the wait."), "{run:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn show_pages_a_long_discussion_through_the_pager() {
+    let long: String = (1..=40).map(|i| format!("- point {i}\n")).collect();
+    let ts = TestServer::spawn().await;
+    ts.llm.script("v/long", Script::new().text(long));
+    let moai = Moai::for_server(&ts);
+    moai.ok(&["project", "create", "long", "-m", "v/long"])
+        .await;
+    moai.ok(&["open", "Tell me everything"]).await;
+
+    let (code, drawn) = tokio::task::block_in_place(|| {
+        let env = [("MOAI_PAGER", "sed s/^/paged:/")];
+        Pty::spawn_with_env(&moai, &["show"], 80, &env).finish()
+    });
+
+    assert_eq!(code, 0, "{drawn}");
+    assert!(
+        drawn.contains("paged:") && drawn.contains("point 40"),
+        "{drawn}"
+    );
+}

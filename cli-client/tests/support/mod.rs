@@ -118,6 +118,11 @@ pub struct Pty {
 impl Pty {
     /// Starts `moai args` in a terminal of 30 rows and `cols` columns.
     pub fn spawn(moai: &Moai, args: &[&str], cols: u16) -> Pty {
+        Self::spawn_with_env(moai, args, cols, &[])
+    }
+
+    /// Like [`Pty::spawn`], with extra environment variables.
+    pub fn spawn_with_env(moai: &Moai, args: &[&str], cols: u16, env: &[(&str, &str)]) -> Pty {
         let pair = native_pty_system()
             .openpty(PtySize {
                 rows: 30,
@@ -134,6 +139,9 @@ impl Pty {
         cmd.env("MOAI_API_KEY", &moai.key);
         cmd.env("MOAI_CONFIG_DIR", moai.config.path());
         cmd.env("MOAI_DATA_DIR", moai.data.path());
+        for (name, value) in env {
+            cmd.env(name, value);
+        }
         let child = pair.slave.spawn_command(cmd).expect("spawn in the pty");
         drop(pair.slave);
         let mut reader = pair.master.try_clone_reader().expect("reader");
