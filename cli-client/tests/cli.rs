@@ -143,6 +143,11 @@ async fn ask_summarize_show_and_discussions_work_on_the_current_discussion() {
     assert!(show.stdout.starts_with("# Start here"), "{show:?}");
     let listed = moai.ok(&["discussions"]).await;
     assert!(listed.stdout.contains("Start here"), "{listed:?}");
+    let everywhere = moai.ok(&["discussions", "--all"]).await;
+    assert!(
+        everywhere.stdout.contains("PROJECT") && everywhere.stdout.contains("roundtable"),
+        "{everywhere:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,5 +1,7 @@
 //! `moai discussions`: the discussions of a project (or all), newest first.
 
+use std::collections::HashMap;
+
 use moai_proto::v1::{Discussion, DiscussionStatus, ListDiscussionsRequest};
 
 use crate::args::DiscussionsArgs;
@@ -58,17 +60,38 @@ pub async fn run(session: &mut Session, args: DiscussionsArgs) -> Result<ExitCod
         return Ok(ExitCode::Success);
     }
     let current = session.remembered().discussion.unwrap_or_default();
-    let mut table = Table::new(&["", "ID", "STATUS", "CREATED", "QUESTION"]);
+    // Across projects, say which project each discussion belongs to.
+    let names: Option<HashMap<String, String>> = if project_id.is_empty() {
+        let projects = resolve::all_projects(&client).await?;
+        Some(projects.into_iter().map(|p| (p.id, p.name)).collect())
+    } else {
+        None
+    };
+    let mut header = vec!["", "ID", "STATUS", "CREATED"];
+    if names.is_some() {
+        header.push("PROJECT");
+    }
+    header.push("QUESTION");
+    let mut table = Table::new(&header);
     for d in &discussions {
         let mark = if d.id == current { "*" } else { "" };
         let question = d.question.split_whitespace().collect::<Vec<_>>().join(" ");
-        table.row(vec![
+        let mut row = vec![
             mark.into(),
             d.id.clone(),
             status_name(d.status),
             timestamp(d.create_time.as_ref()),
-            question,
-        ]);
+        ];
+        if let Some(names) = &names {
+            row.push(
+                names
+                    .get(&d.project_id)
+                    .cloned()
+                    .unwrap_or_else(|| "-".into()),
+            );
+        }
+        row.push(question);
+        table.row(row);
     }
     session
         .out
