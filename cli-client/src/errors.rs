@@ -71,13 +71,15 @@ pub enum CliError {
 
     /// The event stream broke after the run had started; the run goes on.
     #[error(
-        "lost the connection to {server} ({reason}); the run goes on on the server: re-attach with `moai watch {discussion} --after {seq}`"
+        "lost the connection to {server} ({reason}); the run goes on on the server: re-attach with `moai watch {discussion} --after {seq}{server_flag}`"
     )]
     StreamLost {
         /// The server address.
         server: String,
         /// Why, in a few words.
         reason: String,
+        /// ` --server <URL>` when not the default one.
+        server_flag: String,
         /// The discussion being followed.
         discussion: String,
         /// The last seq seen.

@@ -9,6 +9,7 @@ use moai_proto::v1::{
 };
 use tonic::{Code, Status, Streaming};
 
+use crate::args::DEFAULT_SERVER;
 use crate::errors::{CliError, ExitCode};
 use crate::render::progress::Progress;
 use crate::session::Session;
@@ -107,6 +108,7 @@ fn broken(
         let reason = crate::errors::one_line(status.message());
         CliError::StreamLost {
             server: session.server.clone(),
+            server_flag: server_flag(session),
             reason: if reason.is_empty() {
                 "stream closed".into()
             } else {
@@ -140,6 +142,16 @@ fn outcome(progress: &Progress) -> Result<ExitCode, CliError> {
     Ok(ExitCode::Success)
 }
 
+/// ` --server <URL>` when the server is not the default one, so that a printed
+/// command works in another shell too.
+fn server_flag(session: &Session) -> String {
+    if session.server == DEFAULT_SERVER {
+        String::new()
+    } else {
+        format!(" --server {}", session.server)
+    }
+}
+
 fn detached_hint(session: &Session, progress: &Progress) {
     let id = if progress.discussion_id.is_empty() {
         String::new()
@@ -147,8 +159,9 @@ fn detached_hint(session: &Session, progress: &Progress) {
         format!(" {}", progress.discussion_id)
     };
     session.out.note(&format!(
-        "Detached; the run goes on on the server. Re-attach: moai watch{id} --after {} · cancel: moai stop{}",
+        "Detached; the run goes on on the server. Re-attach: moai watch{id} --after {}{} · cancel: moai stop{}",
         progress.last_seq,
+        server_flag(session),
         id
     ));
 }

@@ -10,6 +10,9 @@ mod project;
 pub use discussion::*;
 pub use project::*;
 
+/// Where the server listens unless told otherwise.
+pub const DEFAULT_SERVER: &str = "http://127.0.0.1:50051";
+
 /// The NDJSON schema of `--json` on the commands that run or watch a round.
 pub const JSON_EVENTS_HELP: &str = "\
 JSON OUTPUT (--json):
@@ -63,7 +66,7 @@ pub struct GlobalArgs {
         env = "MOAI_SERVER",
         hide_env_values = true,
         value_name = "URL",
-        default_value = "http://127.0.0.1:50051"
+        default_value = DEFAULT_SERVER
     )]
     pub server: String,
 
