@@ -30,6 +30,18 @@ pub enum Plan {
     Summary { model: Option<String> },
 }
 
+impl Plan {
+    /// A short name for logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Plan::Parallel => "open",
+            Plan::Sequential { .. } => "sequential",
+            Plan::Mention { .. } => "mention",
+            Plan::Summary { .. } => "summary",
+        }
+    }
+}
+
 pub(crate) struct RunContext {
     pub inner: Arc<Inner>,
     pub run: Arc<ActiveRun>,
@@ -85,7 +97,7 @@ pub(crate) async fn execute(
     plan: Plan,
     is_new: bool,
 ) {
-    let span = tracing::info_span!("run", discussion = %discussion.id, plan = ?std::mem::discriminant(&plan));
+    let span = tracing::info_span!("run", discussion = %discussion.id, plan = plan.name());
     async move {
         let ctx = RunContext {
             inner,
