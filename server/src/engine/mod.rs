@@ -4,6 +4,7 @@
 
 mod error;
 pub mod export;
+mod follow;
 pub mod hub;
 pub mod prompt;
 mod run;
@@ -80,6 +81,12 @@ pub struct DiscussionView {
     pub usage: UsageTotals,
     pub last_seq: u64,
 }
+
+/// A stream of a discussion's events, from wherever they come.
+pub type EventSource = futures::stream::BoxStream<
+    'static,
+    Result<Arc<moai_proto::v1::DiscussionEvent>, SubscriptionError>,
+>;
 
 /// A precondition a run-starting call puts on the project.
 type ProjectCheck<'a> = &'a (dyn Fn(&ProjectRecord) -> Result<(), EngineError> + Sync);
@@ -258,46 +265,62 @@ impl Engine {
         self.get(owner, discussion_id).await
     }
 
-    /// Events after `after_seq`: stored ones, then the current run's live.
+    /// Events after `after_seq`: stored ones, then the current run's live
+    /// (polled from the store when another replica runs it).
     #[tracing::instrument(skip(self), fields(principal = %owner))]
     pub async fn watch(
         &self,
         owner: &Principal,
         discussion_id: &str,
         after_seq: u64,
-    ) -> Result<Subscription, EngineError> {
+    ) -> Result<EventSource, EngineError> {
         let discussion = self.discussion(owner, discussion_id).await?;
-        let (live, before) = match self.active(&discussion.id) {
-            Some(run) => {
-                let (backlog, rx) = run.hub.subscribe(after_seq);
-                (
-                    Some((backlog, rx, run.hub.first_seq())),
-                    run.hub.first_seq(),
-                )
+        let Some(run) = self.active(&discussion.id) else {
+            if discussion.status == DiscussionStatus::Running {
+                return Ok(follow::follow_store(
+                    self.inner.store.clone(),
+                    owner.as_str().to_owned(),
+                    discussion.id,
+                    after_seq,
+                ));
             }
-            None => (None, u64::MAX),
+            let events = self
+                .stored_events(&discussion.id, after_seq, u64::MAX)
+                .await?;
+            return Ok(Box::pin(Subscription::new(events, None, after_seq)));
         };
+        let (backlog, rx) = run.hub.subscribe(after_seq);
+        let first = run.hub.first_seq();
+        let mut events = self.stored_events(&discussion.id, after_seq, first).await?;
+        events.extend(backlog);
+        Ok(Box::pin(Subscription::new(
+            events,
+            Some((rx, first)),
+            after_seq,
+        )))
+    }
+
+    async fn stored_events(
+        &self,
+        discussion_id: &str,
+        after_seq: u64,
+        before: u64,
+    ) -> Result<Vec<Arc<moai_proto::v1::DiscussionEvent>>, EngineError> {
         let mut events = Vec::new();
         for payload in self
             .inner
             .store
-            .events_between(&discussion.id, after_seq, before)
+            .events_between(discussion_id, after_seq, before)
             .await?
         {
             match <moai_proto::v1::DiscussionEvent as prost::Message>::decode(payload.as_slice()) {
                 Ok(event) => events.push(Arc::new(event)),
                 Err(e) => {
-                    tracing::error!(discussion = %discussion.id, error = %e, "undecodable stored event")
+                    tracing::error!(discussion = %discussion_id, error = %e, "undecodable stored event")
                 }
             }
         }
-        Ok(match live {
-            Some((backlog, rx, first)) => {
-                events.extend(backlog);
-                Subscription::new(events, Some((rx, first)), after_seq)
-            }
-            None => Subscription::new(events, None, after_seq),
-        })
+        Ok(events)
     }
 
     /// A discussion with its rounds, usage and last seq.
