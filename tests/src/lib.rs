@@ -3,4 +3,5 @@
 
 pub mod events;
 pub mod fake_llm;
+pub mod process;
 pub mod server;

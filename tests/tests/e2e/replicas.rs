@@ -1,7 +1,6 @@
 //! Scale-out on PostgreSQL: replicas share the store, a client may watch from
 //! any replica, and a run whose replica died is recovered by another.
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use futures::StreamExt as _;
@@ -9,6 +8,7 @@ use moai_proto::v1::{self, discussion_event::Payload};
 use moai_server::config::Limits;
 use moai_tests::events::collect;
 use moai_tests::fake_llm::{FakeLlm, Script};
+use moai_tests::process::{ProcessOptions, ServerProcess, free_port, server_binary};
 use moai_tests::server::{ALICE_KEY, Backend, TestOptions, TestServer, postgres_url};
 
 use crate::support::{LIMIT, all_messages, completed, get, last_status, project};
@@ -107,52 +107,26 @@ async fn a_dead_replicas_run_is_interrupted_by_another_and_continued_there() {
             .text(FakeLlm::text_of_tokens(300))
             .token_pace(Duration::from_millis(50)),
     );
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("port")
-        .port();
-    let exe = std::env::current_exe().expect("exe");
-    let bin = exe
-        .parent()
-        .and_then(|d| d.parent())
-        .expect("dir")
-        .join("moai-server");
     let data = tempfile::tempdir().expect("tmp");
-    let config = data.path().join("a.toml");
-    std::fs::write(&config, "[limits]\nrun_lease_secs = 1\n").expect("config");
-    let mut a = Command::new(bin)
-        .arg("--config")
-        .arg(&config)
-        .env("MOAI_DATA_DIR", data.path())
-        .env("DATABASE_URL", &url)
-        .env("MOAI_LISTEN", format!("127.0.0.1:{port}"))
-        .env("MOAI_API_KEYS", format!("alice:{ALICE_KEY}"))
-        .env("MOAI_LLM_BASE_URL", b.llm.base_url())
-        .env("MOAI_LLM_API_KEY", "k")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn replica A");
-    let endpoint =
-        tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}")).expect("url");
-    let channel = loop {
-        if let Ok(c) = endpoint.connect().await {
-            break c;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    let auth = moai_tests::server::KeyAuth::new(ALICE_KEY, None);
+    let mut a = ServerProcess::start(ProcessOptions {
+        binary: server_binary(),
+        data_dir: data.path(),
+        port: free_port(),
+        api_keys: format!("alice:{ALICE_KEY}"),
+        llm_base_url: b.llm.base_url(),
+        database_url: Some(url),
+        config: Some("[limits]\nrun_lease_secs = 1\n".into()),
+    });
+    let channel = a.auth_channel(ALICE_KEY).await;
     let p = project(&b, "dies", &["slow/one"]).await;
-    let mut on_a = v1::discussion_service_client::DiscussionServiceClient::new(
-        tonic::service::interceptor::InterceptedService::new(channel, auth),
-    )
-    .open_discussion(v1::OpenDiscussionRequest {
-        project_id: p.id,
-        question: "Q".into(),
-    })
-    .await
-    .expect("open on A")
-    .into_inner();
+    let mut on_a = v1::discussion_service_client::DiscussionServiceClient::new(channel)
+        .open_discussion(v1::OpenDiscussionRequest {
+            project_id: p.id,
+            question: "Q".into(),
+        })
+        .await
+        .expect("open on A")
+        .into_inner();
     let first = on_a
         .next()
         .await
@@ -173,8 +147,7 @@ async fn a_dead_replicas_run_is_interrupted_by_another_and_continued_there() {
             deltas += 1;
         }
     }
-    a.kill().expect("kill A");
-    let _ = a.wait();
+    a.kill();
 
     // B's sweep finds the lapsed lease.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
