@@ -63,7 +63,7 @@ impl Default for Limits {
             max_models: 16,
             max_rounds: 10,
             default_rounds: 3,
-            subscriber_buffer: 4096,
+            subscriber_buffer: 1024,
             flush_interval_ms: 1000,
             shutdown_grace_secs: 10,
             run_lease_secs: 30,

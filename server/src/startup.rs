@@ -9,10 +9,10 @@ use moai_proto::v1::{
     project_service_server::ProjectServiceServer,
 };
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
 
 use crate::api::{DiscussionApi, ModelApi, ProjectApi};
 use crate::auth::{AuthInterceptor, KeyRing};
@@ -176,7 +176,10 @@ impl Application {
             .add_service(InterceptedService::new(projects, auth.clone()))
             .add_service(InterceptedService::new(discussions, auth.clone()))
             .add_service(InterceptedService::new(models, auth))
-            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stop.clone().cancelled_owned());
+            .serve_with_incoming_shutdown(
+                TcpIncoming::from(listener).with_nodelay(Some(true)),
+                stop.clone().cancelled_owned(),
+            );
         let served = server.await;
         let _ = draining.await;
         sweeper.abort();

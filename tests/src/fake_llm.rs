@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::routing::{get, post};
+use axum::serve::ListenerExt as _;
 use tokio::sync::watch;
 
 pub use script::{Script, text_of_tokens, tokens};
@@ -128,7 +129,14 @@ impl FakeLlm {
             .with_state(shared.clone());
         let stopped = shared.stop.stopped();
         tokio::spawn(async move {
-            let serve = axum::serve(listener, app).with_graceful_shutdown(stopped);
+            let serve = axum::serve(
+                listener.tap_io(|tcp| {
+                    // Like real API servers: small SSE frames go out at once.
+                    let _ = tcp.set_nodelay(true);
+                }),
+                app,
+            )
+            .with_graceful_shutdown(stopped);
             if let Err(error) = serve.await {
                 tracing::warn!(%error, "fake LLM stopped");
             }

@@ -116,7 +116,7 @@ async fn main() -> anyhow::Result<()> {
         llm_base_url: llm.base_url(),
         database_url: None,
         config: Some(format!(
-            "[limits]\nsubscriber_buffer = 8192\n\n[[llm.providers]]\nname = \"fake\"\nbase_url = \"{}\"\nmax_concurrency = 100000\n",
+            "[limits]\nsubscriber_buffer = 1024\n\n[[llm.providers]]\nname = \"fake\"\nbase_url = \"{}\"\nmax_concurrency = 100000\n",
             llm.base_url()
         )),
     });

@@ -192,12 +192,16 @@ pub(super) fn body_stream(
         stopped: Pin<Box<S>>,
         /// Cut off: never poll `stopped` again.
         done: bool,
+        /// When the next frame is due: delays add up from the start, so
+        /// timer granularity does not accumulate over many tokens.
+        due: tokio::time::Instant,
     }
     let state = State {
         frames: frames.into_iter(),
         guard,
         stopped: Box::pin(stopped),
         done: false,
+        due: tokio::time::Instant::now(),
     };
     futures::stream::unfold(state, |mut state| async move {
         if state.done {
@@ -212,13 +216,14 @@ pub(super) fn body_stream(
             Some(Frame::Abort) => Duration::from_millis(10),
             None => Duration::ZERO,
         };
-        let stopped = if delay.is_zero() {
+        state.due += delay;
+        let stopped = if state.due <= tokio::time::Instant::now() {
             (&mut state.stopped).now_or_never().is_some()
         } else {
             tokio::select! {
                 biased;
                 () = &mut state.stopped => true,
-                () = tokio::time::sleep(delay) => false,
+                () = tokio::time::sleep_until(state.due) => false,
             }
         };
         match frame {
