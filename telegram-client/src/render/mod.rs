@@ -1,0 +1,4 @@
+//! Turning model output into Telegram messages.
+
+pub mod html;
+pub mod split;
