@@ -1,1 +1,3 @@
 //! The moai test kit.
+
+pub mod fake_telegram;

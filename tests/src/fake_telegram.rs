@@ -1,0 +1,709 @@
+//! A fake Telegram Bot API server for testing bots end to end.
+//!
+//! It speaks the real protocol over HTTP on `127.0.0.1:0`: `POST`/`GET
+//! /bot<token>/<method>` with JSON, form or multipart parameters, answers in
+//! the `{"ok":true,"result":…}` envelope with complete `Message` objects, and
+//! long-polls `getUpdates` (offset and timeout honoured). Formatted text is
+//! parsed as Telegram does, so malformed HTML and over-long messages are
+//! refused with Telegram's own errors.
+//!
+//! A test pushes user messages and button presses, reads the chat as the user
+//! sees it (each message's latest text, its edit count and times, documents),
+//! inspects every call made, and can inject failures: a "can't parse
+//! entities" rejection of formatted text, or a 429 with `retry_after`.
+
+mod body;
+mod entities;
+
+use std::{
+    collections::{HashMap, VecDeque},
+    net::SocketAddr,
+    sync::{Arc, Mutex, MutexGuard, PoisonError},
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+
+use axum::{
+    Router,
+    body::Bytes,
+    extract::{Path, RawQuery, State},
+    http::{HeaderMap, StatusCode, header::CONTENT_TYPE},
+    response::{IntoResponse, Response},
+    routing::any,
+};
+use serde_json::{Value, json};
+use tokio::{sync::Notify, task::JoinHandle};
+
+pub use body::{Params, Upload};
+pub use entities::visible_text;
+
+/// The token the fake accepts.
+pub const TOKEN: &str = "123456789:AAF-moai-fake-telegram-token";
+/// The bot's user id (the part of the token before the colon).
+pub const BOT_ID: i64 = 123_456_789;
+/// The bot's username.
+pub const BOT_USERNAME: &str = "moai_test_bot";
+/// Telegram's limit on a message's text, in UTF-16 code units.
+pub const MAX_TEXT: usize = 4096;
+
+/// One call the bot made.
+#[derive(Debug, Clone)]
+pub struct Call {
+    /// The Bot API method, as named in the URL (`sendMessage`).
+    pub method: String,
+    /// Its parameters (uploads described by file name and size).
+    pub params: Value,
+    /// When it arrived.
+    pub at: Instant,
+    /// The error description returned, if it failed.
+    pub error: Option<String>,
+}
+
+/// A message in a chat, as the user sees it now.
+#[derive(Debug, Clone)]
+pub struct ChatMessage {
+    /// Its message id.
+    pub id: i64,
+    /// The chat it is in.
+    pub chat_id: i64,
+    /// Whether the bot sent it (else the test's user did).
+    pub from_bot: bool,
+    /// The text the user sees (formatting parsed away).
+    pub text: String,
+    /// The text as last sent, with its markup.
+    pub raw: String,
+    /// The parse mode it was last sent with.
+    pub parse_mode: Option<String>,
+    /// How many times it was edited.
+    pub edits: usize,
+    /// When it was sent.
+    pub sent_at: Instant,
+    /// When each edit happened.
+    pub edit_times: Vec<Instant>,
+    /// Its inline keyboard, if any.
+    pub reply_markup: Option<Value>,
+    /// The document it carries, if any.
+    pub document: Option<Upload>,
+    /// The caption of its document.
+    pub caption: Option<String>,
+}
+
+struct Failure {
+    code: u16,
+    description: String,
+    retry_after: Option<u64>,
+}
+
+impl Failure {
+    fn bad_request(description: impl Into<String>) -> Self {
+        Failure {
+            code: 400,
+            description: description.into(),
+            retry_after: None,
+        }
+    }
+}
+
+struct PendingUpdate {
+    id: i64,
+    json: Value,
+}
+
+#[derive(Default)]
+struct Inner {
+    next_update_id: i64,
+    updates: VecDeque<PendingUpdate>,
+    calls: Vec<Call>,
+    messages: Vec<ChatMessage>,
+    next_message_id: HashMap<i64, i64>,
+    reject_formatting: usize,
+    rate_limits: HashMap<String, (usize, u64)>,
+    commands: Vec<Value>,
+    next_callback: u64,
+}
+
+struct Shared {
+    inner: Mutex<Inner>,
+    updates_ready: Notify,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+struct ServerGuard(JoinHandle<()>);
+
+impl Drop for ServerGuard {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// A running fake Bot API. Clones share the same server, which stops when
+/// the last clone is dropped.
+#[derive(Clone)]
+pub struct FakeTelegram {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    _server: Arc<ServerGuard>,
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+fn user_json(id: i64) -> Value {
+    if id == BOT_ID {
+        return json!({ "id": BOT_ID, "is_bot": true, "first_name": "moai", "username": BOT_USERNAME });
+    }
+    json!({ "id": id, "is_bot": false, "first_name": format!("User {id}"), "username": format!("user{id}"), "language_code": "en" })
+}
+
+fn chat_json(id: i64) -> Value {
+    if id > 0 {
+        json!({ "id": id, "type": "private", "first_name": format!("User {id}"), "username": format!("user{id}") })
+    } else {
+        json!({ "id": id, "type": "group", "title": "Test group" })
+    }
+}
+
+fn telegram_len(text: &str) -> usize {
+    text.encode_utf16().count()
+}
+
+impl ChatMessage {
+    /// The message as the Bot API returns it.
+    fn to_json(&self, user: i64) -> Value {
+        let from = if self.from_bot {
+            user_json(BOT_ID)
+        } else {
+            user_json(user)
+        };
+        let mut message = json!({
+            "message_id": self.id,
+            "from": from,
+            "chat": chat_json(self.chat_id),
+            "date": unix_now(),
+        });
+        if let Some(document) = &self.document {
+            message["document"] = json!({
+                "file_id": format!("doc-{}-{}", self.chat_id, self.id),
+                "file_unique_id": format!("u{}-{}", self.chat_id, self.id),
+                "file_name": document.file_name,
+                "mime_type": document.media_type.clone().unwrap_or_else(|| "application/octet-stream".into()),
+                "file_size": document.content.len(),
+            });
+            if let Some(caption) = &self.caption {
+                message["caption"] = json!(caption);
+            }
+        } else {
+            message["text"] = json!(self.text);
+            if !self.from_bot && self.text.starts_with('/') {
+                let command_len = self.text.split_whitespace().next().map_or(0, telegram_len);
+                message["entities"] =
+                    json!([{ "type": "bot_command", "offset": 0, "length": command_len }]);
+            }
+        }
+        if self.edits > 0 {
+            message["edit_date"] = json!(unix_now());
+        }
+        if let Some(markup) = &self.reply_markup {
+            message["reply_markup"] = markup.clone();
+        }
+        message
+    }
+}
+
+impl FakeTelegram {
+    /// Starts a fake Bot API on a free local port.
+    ///
+    /// # Panics
+    /// If no local port can be bound.
+    pub async fn start() -> Self {
+        let shared = Arc::new(Shared {
+            inner: Mutex::new(Inner::default()),
+            updates_ready: Notify::new(),
+        });
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a local port");
+        let addr = listener.local_addr().expect("local address");
+        let app = Router::new()
+            .route("/{bot}/{method}", any(handle))
+            .with_state(shared.clone());
+        let server = tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!(error = %e, "fake Telegram server failed");
+            }
+        });
+        FakeTelegram {
+            shared,
+            addr,
+            _server: Arc::new(ServerGuard(server)),
+        }
+    }
+
+    /// The base URL to give the bot (`Bot::set_api_url`).
+    #[must_use]
+    pub fn api_url(&self) -> String {
+        format!("http://{}/", self.addr)
+    }
+
+    /// The token the fake accepts.
+    #[must_use]
+    pub fn token(&self) -> &'static str {
+        TOKEN
+    }
+
+    fn push_update(&self, inner: &mut Inner, kind: &str, payload: Value) -> i64 {
+        inner.next_update_id += 1;
+        let id = inner.next_update_id;
+        inner.updates.push_back(PendingUpdate {
+            id,
+            json: json!({ "update_id": id, kind: payload }),
+        });
+        id
+    }
+
+    /// `user` sends `text` to the bot in their private chat; returns the message id.
+    pub fn send_text(&self, user: i64, text: &str) -> i64 {
+        self.send_text_in(user, user, text)
+    }
+
+    /// `user` sends `text` in `chat` (negative ids are groups); returns the message id.
+    pub fn send_text_in(&self, chat: i64, user: i64, text: &str) -> i64 {
+        let id = {
+            let mut inner = self.shared.lock();
+            let message = inner.new_message(chat, false, text.to_owned(), text.to_owned(), None);
+            let json = message.to_json(user);
+            let id = message.id;
+            inner.messages.push(message);
+            self.push_update(&mut inner, "message", json);
+            id
+        };
+        self.shared.updates_ready.notify_waiters();
+        id
+    }
+
+    /// `user` presses the inline button with callback `data` under the bot's
+    /// message `message_id` in `chat`; returns the callback query id.
+    pub fn press_button(&self, user: i64, chat: i64, message_id: i64, data: &str) -> String {
+        let query_id = {
+            let mut inner = self.shared.lock();
+            inner.next_callback += 1;
+            let query_id = format!("cb{}", inner.next_callback);
+            let message = inner
+                .messages
+                .iter()
+                .find(|m| m.chat_id == chat && m.id == message_id)
+                .map(|m| m.to_json(user))
+                .unwrap_or_else(
+                    || json!({ "chat": chat_json(chat), "message_id": message_id, "date": 0 }),
+                );
+            let payload = json!({
+                "id": query_id,
+                "from": user_json(user),
+                "message": message,
+                "chat_instance": format!("ci{chat}"),
+                "data": data,
+            });
+            self.push_update(&mut inner, "callback_query", payload);
+            query_id
+        };
+        self.shared.updates_ready.notify_waiters();
+        query_id
+    }
+
+    /// Every message of `chat`, oldest first, as the user sees them now.
+    #[must_use]
+    pub fn messages(&self, chat: i64) -> Vec<ChatMessage> {
+        self.shared
+            .lock()
+            .messages
+            .iter()
+            .filter(|m| m.chat_id == chat)
+            .cloned()
+            .collect()
+    }
+
+    /// The bot's messages in `chat`, oldest first.
+    #[must_use]
+    pub fn bot_messages(&self, chat: i64) -> Vec<ChatMessage> {
+        self.messages(chat)
+            .into_iter()
+            .filter(|m| m.from_bot)
+            .collect()
+    }
+
+    /// Every call the bot made, in order.
+    #[must_use]
+    pub fn calls(&self) -> Vec<Call> {
+        self.shared.lock().calls.clone()
+    }
+
+    /// The calls of one method, in order.
+    #[must_use]
+    pub fn calls_to(&self, method: &str) -> Vec<Call> {
+        self.shared
+            .lock()
+            .calls
+            .iter()
+            .filter(|c| c.method == method)
+            .cloned()
+            .collect()
+    }
+
+    /// The commands the bot last registered with `setMyCommands`.
+    #[must_use]
+    pub fn commands(&self) -> Vec<Value> {
+        self.shared.lock().commands.clone()
+    }
+
+    /// Updates pushed but not yet confirmed by the bot.
+    #[must_use]
+    pub fn pending_updates(&self) -> usize {
+        self.shared.lock().updates.len()
+    }
+
+    /// Rejects the next `n` formatted texts (`parse_mode` set) with Telegram's
+    /// "can't parse entities" error.
+    pub fn reject_formatting(&self, n: usize) {
+        self.shared.lock().reject_formatting = n;
+    }
+
+    /// Answers the next `n` calls of `method` with 429 and `retry_after`.
+    pub fn rate_limit(&self, method: &str, n: usize, retry_after_secs: u64) {
+        self.shared
+            .lock()
+            .rate_limits
+            .insert(method.to_owned(), (n, retry_after_secs));
+    }
+
+    /// Waits until `check` holds, polling; `false` if `timeout` passed first.
+    pub async fn wait_until(
+        &self,
+        timeout: Duration,
+        mut check: impl FnMut(&Self) -> bool,
+    ) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if check(self) {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+}
+
+impl Inner {
+    fn new_message(
+        &mut self,
+        chat: i64,
+        from_bot: bool,
+        text: String,
+        raw: String,
+        parse_mode: Option<String>,
+    ) -> ChatMessage {
+        let next = self.next_message_id.entry(chat).or_insert(0);
+        *next += 1;
+        ChatMessage {
+            id: *next,
+            chat_id: chat,
+            from_bot,
+            text,
+            raw,
+            parse_mode,
+            edits: 0,
+            sent_at: Instant::now(),
+            edit_times: Vec::new(),
+            reply_markup: None,
+            document: None,
+            caption: None,
+        }
+    }
+
+    /// The text a call asks to show, checked as Telegram checks it.
+    fn checked_text(
+        &mut self,
+        params: &Params,
+        field: &str,
+    ) -> Result<(String, String, Option<String>), Failure> {
+        let raw = params.str(field).unwrap_or_default();
+        let parse_mode = params.str("parse_mode").filter(|m| !m.is_empty());
+        let text = match parse_mode.as_deref() {
+            Some(mode) if mode.eq_ignore_ascii_case("html") => {
+                if self.reject_formatting > 0 {
+                    self.reject_formatting -= 1;
+                    return Err(Failure::bad_request(
+                        "Bad Request: can't parse entities: Can't find end of the entity starting at byte offset 0",
+                    ));
+                }
+                visible_text(&raw).map_err(Failure::bad_request)?
+            }
+            Some(mode) => {
+                return Err(Failure::bad_request(format!(
+                    "Bad Request: unsupported parse_mode \"{mode}\""
+                )));
+            }
+            None => raw.clone(),
+        };
+        if text.trim().is_empty() {
+            return Err(Failure::bad_request("Bad Request: message text is empty"));
+        }
+        if telegram_len(&text) > MAX_TEXT {
+            return Err(Failure::bad_request("Bad Request: message is too long"));
+        }
+        Ok((text, raw, parse_mode))
+    }
+
+    fn message_mut(&mut self, params: &Params) -> Result<&mut ChatMessage, Failure> {
+        let chat = params
+            .int("chat_id")
+            .ok_or_else(|| Failure::bad_request("Bad Request: chat not found"))?;
+        let id = params.int("message_id").unwrap_or(0);
+        self.messages
+            .iter_mut()
+            .find(|m| m.chat_id == chat && m.id == id)
+            .ok_or_else(|| Failure::bad_request("Bad Request: message to edit not found"))
+    }
+
+    fn call(&mut self, method: &str, params: &Params) -> Result<Value, Failure> {
+        match method {
+            "getMe" => {
+                let mut me = user_json(BOT_ID);
+                me["can_join_groups"] = json!(true);
+                me["can_read_all_group_messages"] = json!(false);
+                me["supports_inline_queries"] = json!(false);
+                me["can_connect_to_business"] = json!(false);
+                me["has_main_web_app"] = json!(false);
+                Ok(me)
+            }
+            "deleteWebhook"
+            | "setWebhook"
+            | "deleteMyCommands"
+            | "sendChatAction"
+            | "answerCallbackQuery"
+            | "setMyDescription"
+            | "setMyShortDescription"
+            | "setChatMenuButton" => Ok(json!(true)),
+            "setMyCommands" => {
+                self.commands = params
+                    .json("commands")
+                    .and_then(|c| c.as_array().cloned())
+                    .unwrap_or_default();
+                Ok(json!(true))
+            }
+            "getWebhookInfo" => Ok(
+                json!({ "url": "", "has_custom_certificate": false, "pending_update_count": self.updates.len() }),
+            ),
+            "sendMessage" => {
+                let chat = params
+                    .int("chat_id")
+                    .ok_or_else(|| Failure::bad_request("Bad Request: chat not found"))?;
+                let (text, raw, parse_mode) = self.checked_text(params, "text")?;
+                let mut message = self.new_message(chat, true, text, raw, parse_mode);
+                message.reply_markup = params.json("reply_markup");
+                let json = message.to_json(chat);
+                self.messages.push(message);
+                Ok(json)
+            }
+            "editMessageText" => {
+                let (text, raw, parse_mode) = self.checked_text(params, "text")?;
+                let markup = params.json("reply_markup");
+                let message = self.message_mut(params)?;
+                if message.raw == raw
+                    && message.parse_mode == parse_mode
+                    && message.reply_markup == markup
+                {
+                    return Err(Failure::bad_request(
+                        "Bad Request: message is not modified: specified new message content and reply markup are \
+                         exactly the same as a current content and reply markup of the message",
+                    ));
+                }
+                message.text = text;
+                message.raw = raw;
+                message.parse_mode = parse_mode;
+                message.reply_markup = markup;
+                message.edits += 1;
+                message.edit_times.push(Instant::now());
+                let chat = message.chat_id;
+                Ok(message.to_json(chat))
+            }
+            "editMessageReplyMarkup" => {
+                let markup = params.json("reply_markup");
+                let message = self.message_mut(params)?;
+                message.reply_markup = markup;
+                message.edits += 1;
+                message.edit_times.push(Instant::now());
+                let chat = message.chat_id;
+                Ok(message.to_json(chat))
+            }
+            "deleteMessage" => {
+                let chat = params.int("chat_id").unwrap_or(0);
+                let id = params.int("message_id").unwrap_or(0);
+                let before = self.messages.len();
+                self.messages.retain(|m| !(m.chat_id == chat && m.id == id));
+                if self.messages.len() == before {
+                    return Err(Failure::bad_request(
+                        "Bad Request: message to delete not found",
+                    ));
+                }
+                Ok(json!(true))
+            }
+            "sendDocument" => {
+                let chat = params
+                    .int("chat_id")
+                    .ok_or_else(|| Failure::bad_request("Bad Request: chat not found"))?;
+                let Some(upload) = params
+                    .uploads
+                    .iter()
+                    .find(|u| u.field == "document")
+                    .cloned()
+                else {
+                    return Err(Failure::bad_request(
+                        "Bad Request: there is no document in the request",
+                    ));
+                };
+                if upload.content.is_empty() {
+                    return Err(Failure::bad_request("Bad Request: file must be non-empty"));
+                }
+                let mut message = self.new_message(chat, true, String::new(), String::new(), None);
+                message.caption = params.str("caption");
+                message.document = Some(upload);
+                let json = message.to_json(chat);
+                self.messages.push(message);
+                Ok(json)
+            }
+            _ => Err(Failure {
+                code: 404,
+                description: "Not Found: method not found".into(),
+                retry_after: None,
+            }),
+        }
+    }
+}
+
+/// Long-polls for updates at or after `offset`, confirming those before it.
+async fn get_updates(shared: &Shared, params: &Params) -> Value {
+    let offset = params.int("offset").unwrap_or(0);
+    let limit = usize::try_from(params.int("limit").unwrap_or(100).clamp(1, 100)).unwrap_or(100);
+    let timeout =
+        Duration::from_secs(u64::try_from(params.int("timeout").unwrap_or(0)).unwrap_or(0));
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let notified = shared.updates_ready.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        {
+            let mut inner = shared.lock();
+            inner.updates.retain(|u| u.id >= offset);
+            let ready: Vec<Value> = inner
+                .updates
+                .iter()
+                .take(limit)
+                .map(|u| u.json.clone())
+                .collect();
+            if !ready.is_empty() {
+                return Value::Array(ready);
+            }
+        }
+        if tokio::time::timeout_at(deadline, notified).await.is_err() {
+            return json!([]);
+        }
+    }
+}
+
+async fn handle(
+    State(shared): State<Arc<Shared>>,
+    Path((bot, method)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let content_type = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let params = match Params::parse(query.as_deref(), content_type, &body) {
+        Ok(params) => params,
+        Err(e) => return failure(&Failure::bad_request(format!("Bad Request: {e}"))),
+    };
+    let at = Instant::now();
+    let record = |error: Option<String>| Call {
+        method: method.clone(),
+        params: params.to_json(),
+        at,
+        error,
+    };
+    if bot.strip_prefix("bot") != Some(TOKEN) {
+        let fail = Failure {
+            code: 401,
+            description: "Unauthorized".into(),
+            retry_after: None,
+        };
+        shared
+            .lock()
+            .calls
+            .push(record(Some(fail.description.clone())));
+        return failure(&fail);
+    }
+    let limited = {
+        let mut inner = shared.lock();
+        match inner.rate_limits.get_mut(&method) {
+            Some((left, secs)) if *left > 0 => {
+                *left -= 1;
+                Some(Failure {
+                    code: 429,
+                    description: format!("Too Many Requests: retry after {secs}"),
+                    retry_after: Some(*secs),
+                })
+            }
+            _ => None,
+        }
+    };
+    if let Some(fail) = limited {
+        shared
+            .lock()
+            .calls
+            .push(record(Some(fail.description.clone())));
+        return failure(&fail);
+    }
+    if method == "getUpdates" {
+        shared.lock().calls.push(record(None));
+        let updates = get_updates(&shared, &params).await;
+        return (
+            StatusCode::OK,
+            axum::Json(json!({ "ok": true, "result": updates })),
+        )
+            .into_response();
+    }
+    let mut inner = shared.lock();
+    let result = inner.call(&method, &params);
+    inner
+        .calls
+        .push(record(result.as_ref().err().map(|f| f.description.clone())));
+    drop(inner);
+    match result {
+        Ok(result) => (
+            StatusCode::OK,
+            axum::Json(json!({ "ok": true, "result": result })),
+        )
+            .into_response(),
+        Err(fail) => failure(&fail),
+    }
+}
+
+fn failure(fail: &Failure) -> Response {
+    let mut body = json!({ "ok": false, "error_code": fail.code, "description": fail.description });
+    if let Some(secs) = fail.retry_after {
+        body["parameters"] = json!({ "retry_after": secs });
+    }
+    let status = StatusCode::from_u16(fail.code).unwrap_or(StatusCode::BAD_REQUEST);
+    (status, axum::Json(body)).into_response()
+}
