@@ -76,7 +76,15 @@ macro_rules! to_json_impl {
     };
 }
 
-to_json_impl!(Project, Discussion, DiscussionEvent, Message, Round, Model, Usage);
+to_json_impl!(
+    Project,
+    Discussion,
+    DiscussionEvent,
+    Message,
+    Round,
+    Model,
+    Usage
+);
 
 #[cfg(test)]
 mod tests {

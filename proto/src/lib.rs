@@ -8,7 +8,8 @@ pub mod v1 {
 }
 
 /// The encoded `FileDescriptorSet` of `moai/v1/*.proto` (with its imports).
-pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/moai_descriptor.bin"));
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/moai_descriptor.bin"));
 
 /// Names of the three `moai.v1` services, as reflection lists them.
 pub const SERVICE_NAMES: [&str; 3] = [

@@ -1,3 +1,7 @@
-//! The moai test kit.
+//! The moai test kit: the real server in-process ([`server::TestServer`]),
+//! the fake OpenAI-compatible upstream ([`fake_llm::FakeLlm`]), and helpers.
 
+pub mod events;
+pub mod fake_llm;
 pub mod fake_telegram;
+pub mod server;

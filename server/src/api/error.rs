@@ -1,0 +1,45 @@
+//! The one place where errors become gRPC statuses.
+
+use tonic::Status;
+
+use crate::domain::InvalidInput;
+use crate::engine::{EngineError, SubscriptionError};
+use crate::store::StoreError;
+
+impl From<InvalidInput> for Status {
+    fn from(e: InvalidInput) -> Self {
+        Status::invalid_argument(e.0)
+    }
+}
+
+impl From<StoreError> for Status {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(msg) => Status::already_exists(msg),
+            other => {
+                tracing::error!(error = %other, "store failure");
+                Status::internal("internal storage error; the server log has details")
+            }
+        }
+    }
+}
+
+impl From<EngineError> for Status {
+    fn from(e: EngineError) -> Self {
+        match e {
+            EngineError::InvalidArgument(msg) => Status::invalid_argument(msg),
+            EngineError::NotFound(msg) => Status::not_found(msg),
+            EngineError::FailedPrecondition(msg) => Status::failed_precondition(msg),
+            EngineError::ShuttingDown => {
+                Status::unavailable("the server is shutting down; try again shortly")
+            }
+            EngineError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<SubscriptionError> for Status {
+    fn from(e: SubscriptionError) -> Self {
+        Status::resource_exhausted(e.to_string())
+    }
+}

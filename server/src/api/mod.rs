@@ -1,0 +1,60 @@
+//! gRPC services: proto in, domain values to the engine and store, proto out.
+
+mod discussions;
+mod error;
+mod models;
+mod projects;
+
+use std::pin::Pin;
+
+use futures::{Stream, StreamExt as _};
+use moai_proto::v1::DiscussionEvent;
+use tonic::{Request, Status};
+
+pub use discussions::DiscussionApi;
+pub use models::ModelApi;
+pub use projects::ProjectApi;
+
+use crate::auth::Principal;
+use crate::engine::Subscription;
+
+/// A server-streaming response body.
+pub type EventStream<R> = Pin<Box<dyn Stream<Item = Result<R, Status>> + Send + 'static>>;
+
+/// The caller, as the auth interceptor found it.
+fn principal<T>(req: &Request<T>) -> Result<Principal, Status> {
+    req.extensions()
+        .get::<Principal>()
+        .cloned()
+        .ok_or_else(|| Status::unauthenticated("missing API key"))
+}
+
+/// Wraps each event of a subscription in the RPC's response message.
+fn event_stream<R, F>(sub: Subscription, wrap: F) -> EventStream<R>
+where
+    F: Fn(DiscussionEvent) -> R + Send + 'static,
+    R: Send + 'static,
+{
+    Box::pin(sub.map(move |item| match item {
+        Ok(event) => Ok(wrap(std::sync::Arc::unwrap_or_clone(event))),
+        Err(e) => Err(Status::from(e)),
+    }))
+}
+
+/// `page_size` as a row limit: 0 means the default, the maximum is 200.
+fn page_size(requested: i32) -> Result<usize, Status> {
+    match requested {
+        0 => Ok(50),
+        n if n < 0 => Err(Status::invalid_argument("page_size must not be negative")),
+        n => Ok(usize::try_from(n).unwrap_or(200).min(200)),
+    }
+}
+
+fn page_cursor(token: &str) -> Result<Option<crate::store::PageCursor>, Status> {
+    if token.is_empty() {
+        return Ok(None);
+    }
+    crate::store::PageCursor::decode(token)
+        .map(Some)
+        .ok_or_else(|| Status::invalid_argument("page_token is not one this server issued"))
+}

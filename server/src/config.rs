@@ -1,0 +1,268 @@
+//! Typed settings: a TOML file (`--config`) overlaid by the environment
+//! variables of the contract, which win.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use crate::llm::LlmSettings;
+
+/// Everything the server reads at start-up.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Where the SQLite file and the generated local key live.
+    pub data_dir: PathBuf,
+    /// `sqlite://…` or `postgres://…`; `None` means SQLite in `data_dir`.
+    pub database_url: Option<String>,
+    /// User keys: principal name -> key.
+    pub api_keys: BTreeMap<String, SecretString>,
+    /// Gateway keys: gateway name -> key; may act for users named in `x-moai-user`.
+    pub gateway_keys: BTreeMap<String, SecretString>,
+    /// Input bounds and run tuning.
+    pub limits: Limits,
+    /// Model providers, aliases, timeouts and retries.
+    pub llm: LlmSettings,
+}
+
+/// Bounds on input and on the resources one run or subscriber may hold.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Largest question, topic or mention text, in bytes.
+    pub max_text_bytes: usize,
+    /// Largest project system prompt, in bytes.
+    pub max_system_prompt_bytes: usize,
+    /// Most models in one project.
+    pub max_models: usize,
+    /// Most rounds one StartDiscussion may ask for.
+    pub max_rounds: u32,
+    /// Rounds when a StartDiscussion asks for 0.
+    pub default_rounds: u32,
+    /// Events a subscriber may fall behind before it is dropped.
+    pub subscriber_buffer: usize,
+    /// How often a streaming answer's partial text is written to the store, in ms.
+    pub flush_interval_ms: u64,
+    /// How long in-flight calls get to finish on shutdown, in seconds.
+    pub shutdown_grace_secs: u64,
+    /// A run's lease in the store; a RUNNING discussion whose lease lapsed is INTERRUPTED.
+    pub run_lease_secs: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_text_bytes: 32 * 1024,
+            max_system_prompt_bytes: 16 * 1024,
+            max_models: 16,
+            max_rounds: 10,
+            default_rounds: 3,
+            subscriber_buffer: 4096,
+            flush_interval_ms: 1000,
+            shutdown_grace_secs: 10,
+            run_lease_secs: 30,
+        }
+    }
+}
+
+impl Limits {
+    /// `flush_interval_ms` as a duration.
+    pub fn flush_interval(&self) -> Duration {
+        Duration::from_millis(self.flush_interval_ms.max(10))
+    }
+
+    /// `shutdown_grace_secs` as a duration.
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs(self.shutdown_grace_secs)
+    }
+
+    /// `run_lease_secs` as a duration.
+    pub fn run_lease(&self) -> Duration {
+        Duration::from_secs(self.run_lease_secs.max(1))
+    }
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
+            data_dir: default_data_dir(),
+            database_url: None,
+            api_keys: BTreeMap::new(),
+            gateway_keys: BTreeMap::new(),
+            limits: Limits::default(),
+            llm: LlmSettings::default(),
+        }
+    }
+}
+
+/// `$XDG_DATA_HOME/moai` or its platform equivalent; the CLI looks in the same place.
+pub fn default_data_dir() -> PathBuf {
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .map(|home| {
+            std::env::var_os("XDG_DATA_HOME")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| home.join(".local/share"))
+        })
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("moai")
+}
+
+/// Why settings could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid config file {path}: {source}")]
+    Parse {
+        path: PathBuf,
+        source: toml::de::Error,
+    },
+    #[error("invalid {name}: {reason}")]
+    Env { name: &'static str, reason: String },
+}
+
+impl Settings {
+    /// Reads the TOML file at `path` (if any), then applies the environment.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let base = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                })?;
+                toml::from_str(&text).map_err(|source| ConfigError::Parse {
+                    path: path.to_owned(),
+                    source,
+                })?
+            }
+            None => Settings::default(),
+        };
+        base.with_env(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+    }
+
+    /// Applies the contract's environment variables, read through `var`.
+    pub fn with_env(mut self, var: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        if let Some(listen) = var("MOAI_LISTEN") {
+            self.listen = listen.parse().map_err(|_| ConfigError::Env {
+                name: "MOAI_LISTEN",
+                reason: format!("{listen:?} is not an address such as 127.0.0.1:50051"),
+            })?;
+        }
+        if let Some(dir) = var("MOAI_DATA_DIR") {
+            self.data_dir = PathBuf::from(dir);
+        }
+        if let Some(url) = var("DATABASE_URL") {
+            self.database_url = Some(url);
+        }
+        if let Some(keys) = var("MOAI_API_KEYS") {
+            self.api_keys = parse_key_list("MOAI_API_KEYS", &keys)?;
+        }
+        if let Some(keys) = var("MOAI_GATEWAY_KEYS") {
+            self.gateway_keys = parse_key_list("MOAI_GATEWAY_KEYS", &keys)?;
+        }
+        if self.llm.providers.is_empty() {
+            self.llm.providers = LlmSettings::default().providers;
+        }
+        if let Some(default_provider) = self.llm.providers.first_mut() {
+            if let Some(key) = var("OPENROUTER_API_KEY") {
+                default_provider.api_key = Some(SecretString::from(key));
+            }
+            if let Some(url) = var("MOAI_LLM_BASE_URL") {
+                default_provider.base_url = url;
+            }
+            if let Some(key) = var("MOAI_LLM_API_KEY") {
+                default_provider.api_key = Some(SecretString::from(key));
+            }
+        }
+        for name in self.api_keys.keys() {
+            if name.is_empty() || name.contains(':') {
+                return Err(ConfigError::Env {
+                    name: "MOAI_API_KEYS",
+                    reason: format!("principal {name:?} must be non-empty and contain no ':'"),
+                });
+            }
+        }
+        Ok(self)
+    }
+}
+
+/// Parses `name:key,name:key`.
+fn parse_key_list(
+    var: &'static str,
+    text: &str,
+) -> Result<BTreeMap<String, SecretString>, ConfigError> {
+    let mut out = BTreeMap::new();
+    for item in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let (name, key) = item.split_once(':').ok_or_else(|| ConfigError::Env {
+            name: var,
+            reason: "expected name:key pairs separated by commas".into(),
+        })?;
+        let (name, key) = (name.trim(), key.trim());
+        if name.is_empty() || key.len() < 8 {
+            return Err(ConfigError::Env {
+                name: var,
+                reason: format!(
+                    "entry for {name:?} needs a name and a key of 8 or more characters"
+                ),
+            });
+        }
+        out.insert(name.to_owned(), SecretString::from(key.to_owned()));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: BTreeMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |name| map.get(name).cloned()
+    }
+
+    #[test]
+    fn environment_wins_over_file() {
+        let file: Settings = toml::from_str("listen = \"127.0.0.1:7000\"\n").expect("parses");
+        let s = file
+            .with_env(env(&[
+                ("MOAI_LISTEN", "127.0.0.1:7001"),
+                ("MOAI_API_KEYS", "alice:alice-key-1,bob:bob-key-22"),
+                ("MOAI_LLM_BASE_URL", "http://127.0.0.1:9/v1"),
+            ]))
+            .expect("valid");
+        assert_eq!(s.listen.port(), 7001);
+        assert_eq!(s.api_keys["bob"].expose_secret(), "bob-key-22");
+        assert_eq!(s.llm.providers[0].base_url, "http://127.0.0.1:9/v1");
+    }
+
+    #[test]
+    fn malformed_key_list_is_refused() {
+        let err = Settings::default()
+            .with_env(env(&[("MOAI_API_KEYS", "alice")]))
+            .expect_err("no key");
+        assert!(err.to_string().contains("MOAI_API_KEYS"));
+    }
+
+    #[test]
+    fn principal_with_colon_is_refused() {
+        let file: Settings =
+            toml::from_str("[api_keys]\n\"telegram:1\" = \"some-long-key\"\n").expect("parses");
+        let err = file.with_env(env(&[])).expect_err("colon");
+        assert!(err.to_string().contains("no ':'"));
+    }
+}

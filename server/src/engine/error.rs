@@ -1,0 +1,33 @@
+use crate::domain::InvalidInput;
+use crate::store::StoreError;
+
+/// Why the engine refused or failed an operation; mapped to a gRPC status in `api::error`.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("{0}")]
+    InvalidArgument(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    FailedPrecondition(String),
+    #[error("the server is shutting down")]
+    ShuttingDown,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<InvalidInput> for EngineError {
+    fn from(e: InvalidInput) -> Self {
+        Self::InvalidArgument(e.0)
+    }
+}
+
+impl EngineError {
+    pub(crate) fn discussion_not_found(id: &str) -> Self {
+        Self::NotFound(format!("discussion {id} not found"))
+    }
+
+    pub(crate) fn project_not_found(id: &str) -> Self {
+        Self::NotFound(format!("project {id} not found"))
+    }
+}

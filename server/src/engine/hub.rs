@@ -1,0 +1,180 @@
+//! The per-discussion event hub: the one producer of a run's events. It
+//! numbers them, persists every durable one before anyone sees it, keeps the
+//! run's log so late subscribers replay it without a gap, and fans out through
+//! a broadcast channel so a slow subscriber only ever hurts itself.
+
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use futures::Stream;
+use moai_proto::v1::{DiscussionEvent, DiscussionStatus, discussion_event::Payload};
+use prost::Message as _;
+use tokio::sync::broadcast;
+use tokio_stream::wrappers::BroadcastStream;
+use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+
+use crate::store::{Store, now_ms};
+use crate::wire;
+
+/// Why a subscription ended early.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SubscriptionError {
+    #[error(
+        "this client fell too far behind the discussion and was dropped; re-attach with WatchDiscussion(after_seq = {last_seq})"
+    )]
+    Lagged { last_seq: u64 },
+}
+
+/// The hub of one run.
+pub struct Hub {
+    discussion_id: String,
+    store: Store,
+    first_seq: u64,
+    next_seq: tokio::sync::Mutex<u64>,
+    log: Mutex<Vec<Arc<DiscussionEvent>>>,
+    tx: broadcast::Sender<Arc<DiscussionEvent>>,
+}
+
+impl Hub {
+    /// A hub whose first event gets `first_seq`.
+    pub fn new(discussion_id: String, store: Store, first_seq: u64, buffer: usize) -> Self {
+        let (tx, _) = broadcast::channel(buffer.max(16));
+        Self {
+            discussion_id,
+            store,
+            first_seq,
+            next_seq: tokio::sync::Mutex::new(first_seq),
+            log: Mutex::new(Vec::new()),
+            tx,
+        }
+    }
+
+    /// The seq of this run's first event; earlier ones are in the store.
+    pub fn first_seq(&self) -> u64 {
+        self.first_seq
+    }
+
+    /// Numbers, persists (all but deltas) and delivers one event. Events are
+    /// published one at a time, so seq order, store order and delivery order agree.
+    pub async fn publish(&self, payload: Payload) -> u64 {
+        let mut next = self.next_seq.lock().await;
+        let seq = *next;
+        let time = now_ms();
+        let event = DiscussionEvent {
+            discussion_id: self.discussion_id.clone(),
+            seq,
+            time: Some(wire::timestamp(time)),
+            payload: Some(payload),
+        };
+        if !matches!(event.payload, Some(Payload::MessageDelta(_))) {
+            if let Err(e) = self
+                .store
+                .insert_event(&self.discussion_id, seq, time, &event.encode_to_vec())
+                .await
+            {
+                tracing::error!(discussion = %self.discussion_id, seq, error = %e, "could not persist event");
+            }
+        }
+        *next += 1;
+        let event = Arc::new(event);
+        let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        log.push(event.clone());
+        // No receivers is fine: nobody is watching right now.
+        let _ = self.tx.send(event);
+        seq
+    }
+
+    /// This run's events after `after_seq`, and a receiver for the ones still
+    /// to come, taken under one lock so nothing falls between them.
+    pub fn subscribe(
+        &self,
+        after_seq: u64,
+    ) -> (
+        Vec<Arc<DiscussionEvent>>,
+        broadcast::Receiver<Arc<DiscussionEvent>>,
+    ) {
+        let log = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        let backlog = log.iter().filter(|e| e.seq > after_seq).cloned().collect();
+        (backlog, self.tx.subscribe())
+    }
+}
+
+/// Whether an event ends a run (its status is no longer RUNNING).
+pub fn is_terminal(event: &DiscussionEvent) -> bool {
+    matches!(&event.payload, Some(Payload::StatusChanged(s)) if s.status != DiscussionStatus::Running as i32)
+}
+
+/// A stream of a discussion's events: a replayed backlog, then live events
+/// until the run ends. Ends with [`SubscriptionError::Lagged`] if it falls
+/// further behind than the hub's buffer.
+pub struct Subscription {
+    backlog: VecDeque<Arc<DiscussionEvent>>,
+    live: Option<BroadcastStream<Arc<DiscussionEvent>>>,
+    last_seq: u64,
+    /// Only a terminal event of the current run (seq from here on) ends the
+    /// stream; earlier runs' terminal events are just history.
+    terminal_from: u64,
+    done: bool,
+}
+
+impl Subscription {
+    /// Replays `backlog`, then follows `live` (if any), whose run began at `run_first_seq`.
+    pub fn new(
+        backlog: Vec<Arc<DiscussionEvent>>,
+        live: Option<(broadcast::Receiver<Arc<DiscussionEvent>>, u64)>,
+        after_seq: u64,
+    ) -> Self {
+        let terminal_from = live.as_ref().map_or(u64::MAX, |(_, first)| *first);
+        Self {
+            backlog: backlog.into(),
+            live: live.map(|(rx, _)| BroadcastStream::new(rx)),
+            last_seq: after_seq,
+            terminal_from,
+            done: false,
+        }
+    }
+}
+
+impl Stream for Subscription {
+    type Item = Result<Arc<DiscussionEvent>, SubscriptionError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        if this.done {
+            return Poll::Ready(None);
+        }
+        loop {
+            let next = if let Some(event) = this.backlog.pop_front() {
+                event
+            } else if let Some(live) = this.live.as_mut() {
+                match Pin::new(live).poll_next(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(None) => {
+                        this.done = true;
+                        return Poll::Ready(None);
+                    }
+                    Poll::Ready(Some(Err(BroadcastStreamRecvError::Lagged(_)))) => {
+                        this.done = true;
+                        return Poll::Ready(Some(Err(SubscriptionError::Lagged {
+                            last_seq: this.last_seq,
+                        })));
+                    }
+                    Poll::Ready(Some(Ok(event))) => event,
+                }
+            } else {
+                this.done = true;
+                return Poll::Ready(None);
+            };
+            if next.seq <= this.last_seq {
+                continue;
+            }
+            this.last_seq = next.seq;
+            if next.seq >= this.terminal_from && is_terminal(&next) {
+                this.done = true;
+            }
+            return Poll::Ready(Some(Ok(next)));
+        }
+    }
+}

@@ -1,0 +1,297 @@
+//! One run from start to end: its rounds, its lease, and its final status.
+
+use std::sync::Arc;
+
+use moai_proto::v1::{self, discussion_event::Payload};
+use tracing::Instrument as _;
+
+use super::prompt::{self, Transcript};
+use super::speaker::{Speaker, Turn};
+use super::{ActiveRun, CancelReason, Inner};
+use crate::domain::{DiscussionStatus, MessageRole, MessageStatus, RoundMode};
+use crate::store::{
+    DiscussionRecord, MessageRecord, ProjectRecord, StoreError, UsageTotals, now_ms,
+};
+use crate::wire;
+
+/// How far seq jumps after a crash, past deltas that were never stored.
+pub(crate) const SEQ_GAP_AFTER_CRASH: u64 = 10_000_000;
+
+/// What a run does.
+#[derive(Clone, Debug)]
+pub enum Plan {
+    /// One round where every model answers the question at once.
+    Parallel,
+    /// `rounds` rounds in turns.
+    Sequential { rounds: u32 },
+    /// The user speaks to one model.
+    Mention { model: String, content: String },
+    /// A consensus summary by `model` (or the project's default).
+    Summary { model: Option<String> },
+}
+
+pub(crate) struct RunContext {
+    pub inner: Arc<Inner>,
+    pub run: Arc<ActiveRun>,
+    pub discussion: DiscussionRecord,
+    pub project: ProjectRecord,
+}
+
+impl RunContext {
+    pub fn cancelled(&self) -> bool {
+        self.run.cancel.is_cancelled()
+    }
+
+    pub async fn publish(&self, payload: Payload) -> u64 {
+        self.run.hub.publish(payload).await
+    }
+
+    fn budget(&self, model: &str) -> usize {
+        self.inner.llm.settings().context_budget(model)
+    }
+
+    async fn begin_round(&self, mode: RoundMode, models: Vec<String>) -> Result<u32, StoreError> {
+        let number = self
+            .inner
+            .store
+            .create_round(&self.discussion.id, mode)
+            .await?;
+        self.publish(Payload::RoundStarted(v1::RoundStarted {
+            number,
+            mode: wire::round_mode(mode) as i32,
+            models,
+        }))
+        .await;
+        Ok(number)
+    }
+
+    async fn end_round(&self, number: u32) {
+        self.publish(Payload::RoundCompleted(v1::RoundCompleted { number }))
+            .await;
+    }
+}
+
+/// Runs `plan` to its end and leaves the discussion IDLE, STOPPED or INTERRUPTED.
+pub(crate) async fn execute(
+    inner: Arc<Inner>,
+    run: Arc<ActiveRun>,
+    discussion: DiscussionRecord,
+    project: ProjectRecord,
+    plan: Plan,
+    is_new: bool,
+) {
+    let span = tracing::info_span!("run", discussion = %discussion.id, plan = ?std::mem::discriminant(&plan));
+    async move {
+        let ctx = RunContext {
+            inner,
+            run,
+            discussion,
+            project,
+        };
+        if is_new {
+            let d = wire::discussion(&ctx.discussion, &[], UsageTotals::default(), 0);
+            ctx.publish(Payload::DiscussionStarted(v1::DiscussionStarted {
+                discussion: Some(d),
+            }))
+            .await;
+        } else {
+            ctx.publish(Payload::StatusChanged(v1::StatusChanged {
+                status: v1::DiscussionStatus::Running as i32,
+            }))
+            .await;
+        }
+        let heartbeat = tokio::spawn(keep_lease(
+            ctx.inner.clone(),
+            ctx.run.clone(),
+            ctx.discussion.id.clone(),
+        ));
+        if let Err(e) = run_plan(&ctx, plan).await {
+            tracing::error!(error = %e, "run failed on the store");
+        }
+        heartbeat.abort();
+        let status = match ctx.run.reason() {
+            Some(CancelReason::Stop) => DiscussionStatus::Stopped,
+            Some(CancelReason::Shutdown) => DiscussionStatus::Interrupted,
+            None => DiscussionStatus::Idle,
+        };
+        let stored = match status {
+            DiscussionStatus::Stopped => ctx.inner.store.mark_stopped(&ctx.discussion.id).await,
+            other => ctx
+                .inner
+                .store
+                .end_run(&ctx.discussion.id, other)
+                .await
+                .map(|_| ()),
+        };
+        if let Err(e) = stored {
+            tracing::error!(error = %e, "could not store the run's final status");
+        }
+        ctx.publish(Payload::StatusChanged(v1::StatusChanged {
+            status: wire::discussion_status(status) as i32,
+        }))
+        .await;
+        ctx.inner
+            .runs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&ctx.discussion.id);
+        ctx.run.done.cancel();
+    }
+    .instrument(span)
+    .await;
+}
+
+/// Keeps the run's lease fresh so other replicas do not take it for dead.
+async fn keep_lease(inner: Arc<Inner>, run: Arc<ActiveRun>, id: String) {
+    let lease = inner.limits.run_lease();
+    let mut tick = tokio::time::interval(lease / 3);
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            _ = run.done.cancelled() => return,
+            _ = tick.tick() => {
+                let until = now_ms().saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
+                if let Err(e) = inner.store.extend_lease(&id, until).await {
+                    tracing::warn!(error = %e, "could not extend the run lease");
+                }
+            }
+        }
+    }
+}
+
+async fn run_plan(ctx: &RunContext, plan: Plan) -> Result<(), StoreError> {
+    let rounds = ctx.inner.store.load_rounds(&ctx.discussion.id).await?;
+    let mut transcript = Transcript::from_rounds(&ctx.discussion.question, &rounds);
+    match plan {
+        Plan::Parallel => parallel_round(ctx, &mut transcript).await,
+        Plan::Sequential { rounds } => {
+            for _ in 0..rounds {
+                if ctx.cancelled() {
+                    break;
+                }
+                sequential_round(ctx, &mut transcript).await?;
+            }
+            Ok(())
+        }
+        Plan::Mention { model, content } => {
+            mention_round(ctx, &mut transcript, &model, &content).await
+        }
+        Plan::Summary { model } => summary_round(ctx, &mut transcript, model).await,
+    }
+}
+
+fn speaker<'a>(ctx: &'a RunContext, round: u32) -> Speaker<'a> {
+    Speaker { ctx, round }
+}
+
+fn heard(transcript: &mut Transcript, m: &MessageRecord) {
+    if m.status != MessageStatus::Failed && !m.content.trim().is_empty() {
+        transcript.push(&m.model, &m.content);
+    }
+}
+
+async fn parallel_round(ctx: &RunContext, transcript: &mut Transcript) -> Result<(), StoreError> {
+    let models = ctx.project.models.clone();
+    let number = ctx.begin_round(RoundMode::Parallel, models.clone()).await?;
+    transcript.begin_round(number, RoundMode::Parallel);
+    let speaker = speaker(ctx, number);
+    let turns = models.iter().enumerate().map(|(position, model)| {
+        let messages = prompt::open_messages(&ctx.project, model, transcript, ctx.budget(model));
+        speaker.speak(Turn {
+            position: u32::try_from(position).unwrap_or(u32::MAX),
+            model: model.clone(),
+            role: MessageRole::Model,
+            messages,
+        })
+    });
+    let answers = futures::future::join_all(turns).await;
+    for m in &answers {
+        heard(transcript, m);
+    }
+    ctx.end_round(number).await;
+    Ok(())
+}
+
+async fn sequential_round(ctx: &RunContext, transcript: &mut Transcript) -> Result<(), StoreError> {
+    let models = ctx.project.models.clone();
+    let number = ctx
+        .begin_round(RoundMode::Sequential, models.clone())
+        .await?;
+    transcript.begin_round(number, RoundMode::Sequential);
+    let speaker = speaker(ctx, number);
+    for (position, model) in models.iter().enumerate() {
+        if ctx.cancelled() {
+            break;
+        }
+        let messages =
+            prompt::turn_messages(&ctx.project, model, transcript, number, ctx.budget(model));
+        let answer = speaker
+            .speak(Turn {
+                position: u32::try_from(position).unwrap_or(u32::MAX),
+                model: model.clone(),
+                role: MessageRole::Model,
+                messages,
+            })
+            .await;
+        heard(transcript, &answer);
+    }
+    ctx.end_round(number).await;
+    Ok(())
+}
+
+async fn mention_round(
+    ctx: &RunContext,
+    transcript: &mut Transcript,
+    model: &str,
+    content: &str,
+) -> Result<(), StoreError> {
+    let number = ctx
+        .begin_round(RoundMode::Mention, vec![model.to_owned()])
+        .await?;
+    let messages =
+        prompt::mention_messages(&ctx.project, model, transcript, content, ctx.budget(model));
+    transcript.begin_round(number, RoundMode::Mention);
+    let speaker = speaker(ctx, number);
+    speaker.user_message(model, content).await?;
+    transcript.push_user(model, content);
+    let answer = speaker
+        .speak(Turn {
+            position: 1,
+            model: model.to_owned(),
+            role: MessageRole::Model,
+            messages,
+        })
+        .await;
+    heard(transcript, &answer);
+    ctx.end_round(number).await;
+    Ok(())
+}
+
+async fn summary_round(
+    ctx: &RunContext,
+    transcript: &mut Transcript,
+    model: Option<String>,
+) -> Result<(), StoreError> {
+    let model = model
+        .or_else(|| {
+            (!ctx.project.summarizer_model.is_empty()).then(|| ctx.project.summarizer_model.clone())
+        })
+        .or_else(|| ctx.project.models.first().cloned())
+        .unwrap_or_default();
+    let number = ctx
+        .begin_round(RoundMode::Summary, vec![model.clone()])
+        .await?;
+    let messages = prompt::summary_messages(&ctx.project, &model, transcript, ctx.budget(&model));
+    transcript.begin_round(number, RoundMode::Summary);
+    let answer = speaker(ctx, number)
+        .speak(Turn {
+            position: 0,
+            model,
+            role: MessageRole::Summary,
+            messages,
+        })
+        .await;
+    heard(transcript, &answer);
+    ctx.end_round(number).await;
+    Ok(())
+}

@@ -1,0 +1,181 @@
+//! One model answering: the call, its streamed text, its persistence and its events.
+
+use std::time::Instant;
+
+use futures::StreamExt as _;
+use moai_proto::v1::{self, discussion_event::Payload};
+use tracing::Instrument as _;
+
+use super::run::RunContext;
+use crate::domain::{MessageRole, MessageStatus};
+use crate::llm::{ChatChunk, ChatMessage, ChatRequest};
+use crate::store::{MessageRecord, StoreError, now_ms};
+use crate::wire;
+
+/// Speaks in one round.
+pub(crate) struct Speaker<'a> {
+    pub ctx: &'a RunContext,
+    pub round: u32,
+}
+
+/// One model's turn.
+pub(crate) struct Turn {
+    pub position: u32,
+    pub model: String,
+    pub role: MessageRole,
+    pub messages: Vec<ChatMessage>,
+}
+
+enum Ending {
+    Complete,
+    Failed(String),
+    Interrupted,
+}
+
+impl Speaker<'_> {
+    fn record(
+        &self,
+        position: u32,
+        model: &str,
+        role: MessageRole,
+        status: MessageStatus,
+    ) -> MessageRecord {
+        MessageRecord {
+            id: uuid::Uuid::now_v7().to_string(),
+            discussion_id: self.ctx.discussion.id.clone(),
+            round: self.round,
+            position,
+            role,
+            model: model.to_owned(),
+            content: String::new(),
+            status,
+            error: String::new(),
+            prompt_tokens: 0,
+            completion_tokens: 0,
+            cost_usd: 0.0,
+            latency_ms: 0,
+            create_time: now_ms(),
+        }
+    }
+
+    /// Stores the user's words to `model` (a mention) and announces them.
+    pub async fn user_message(&self, model: &str, content: &str) -> Result<(), StoreError> {
+        let mut m = self.record(0, model, MessageRole::User, MessageStatus::Complete);
+        m.content = content.to_owned();
+        self.ctx.inner.store.insert_message(&m).await?;
+        self.ctx
+            .publish(Payload::MessageCompleted(v1::MessageCompleted {
+                message: Some(wire::message(&m)),
+            }))
+            .await;
+        Ok(())
+    }
+
+    /// Calls the model, streams its answer to the hub, and stores the
+    /// outcome: COMPLETE, FAILED (with the reason and any text received) or
+    /// INTERRUPTED (stopped). Never fails the round.
+    pub async fn speak(&self, turn: Turn) -> MessageRecord {
+        let span = tracing::info_span!("model_call", model = %turn.model, round = self.round, position = turn.position);
+        self.speak_inner(turn).instrument(span).await
+    }
+
+    async fn speak_inner(&self, turn: Turn) -> MessageRecord {
+        let ctx = self.ctx;
+        let mut m = self.record(
+            turn.position,
+            &turn.model,
+            turn.role,
+            MessageStatus::Streaming,
+        );
+        if let Err(e) = ctx.inner.store.insert_message(&m).await {
+            tracing::error!(error = %e, "could not store the new message");
+        }
+        ctx.publish(Payload::MessageStarted(v1::MessageStarted {
+            message_id: m.id.clone(),
+            model: m.model.clone(),
+            round: self.round,
+            role: wire::message_role(m.role) as i32,
+        }))
+        .await;
+
+        let started = Instant::now();
+        let flush_every = ctx.inner.limits.flush_interval();
+        let mut last_flush = Instant::now();
+        let mut stream = ctx.inner.llm.stream_chat(ChatRequest {
+            model: turn.model.clone(),
+            messages: turn.messages,
+            max_tokens: None,
+        });
+        let ending = loop {
+            tokio::select! {
+                biased;
+                _ = ctx.run.cancel.cancelled() => break Ending::Interrupted,
+                item = stream.next() => match item {
+                    Some(Ok(ChatChunk::Delta(text))) => {
+                        if text.is_empty() {
+                            continue;
+                        }
+                        m.content.push_str(&text);
+                        ctx.publish(Payload::MessageDelta(v1::MessageDelta {
+                            message_id: m.id.clone(),
+                            model: m.model.clone(),
+                            text,
+                        }))
+                        .await;
+                        if last_flush.elapsed() >= flush_every {
+                            last_flush = Instant::now();
+                            let store = ctx.inner.store.clone();
+                            let (id, content) = (m.id.clone(), m.content.clone());
+                            tokio::spawn(async move {
+                                if let Err(e) = store.save_partial(&id, &content).await {
+                                    tracing::warn!(error = %e, "could not save partial answer");
+                                }
+                            });
+                        }
+                    }
+                    Some(Ok(ChatChunk::Usage(u))) => {
+                        m.prompt_tokens = u.prompt_tokens;
+                        m.completion_tokens = u.completion_tokens;
+                        m.cost_usd = u.cost_usd;
+                    }
+                    Some(Err(e)) => break Ending::Failed(e.to_string()),
+                    None if m.content.trim().is_empty() => break Ending::Failed("empty answer".into()),
+                    None => break Ending::Complete,
+                },
+            }
+        };
+        // Dropping the stream closes the upstream request at once.
+        drop(stream);
+        m.latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        match &ending {
+            Ending::Complete => m.status = MessageStatus::Complete,
+            Ending::Failed(reason) => {
+                m.status = MessageStatus::Failed;
+                m.error = reason.clone();
+                tracing::info!(reason = %reason, "model call failed");
+            }
+            Ending::Interrupted => {
+                m.status = MessageStatus::Interrupted;
+                m.error = "stopped before the answer was complete".into();
+            }
+        }
+        if let Err(e) = ctx.inner.store.finish_message(&m).await {
+            tracing::error!(error = %e, "could not store the finished message");
+        }
+        let payload = match ending {
+            Ending::Failed(error) => Payload::MessageFailed(v1::MessageFailed {
+                message_id: m.id.clone(),
+                model: m.model.clone(),
+                error,
+                content: m.content.clone(),
+            }),
+            Ending::Complete | Ending::Interrupted => {
+                Payload::MessageCompleted(v1::MessageCompleted {
+                    message: Some(wire::message(&m)),
+                })
+            }
+        };
+        ctx.publish(payload).await;
+        m
+    }
+}

@@ -1,0 +1,237 @@
+//! Typed settings for the model-call layer, read from the `[llm]` table of the
+//! server's TOML file. Every field has a default, so an empty table (or none at
+//! all) gives a working OpenRouter setup once the lead fills in the key.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde::Deserialize;
+
+/// Base URL of the default provider.
+pub const OPENROUTER_BASE_URL: &str = "https://openrouter.ai/api/v1";
+
+/// Everything the model-call layer needs to know.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default)]
+pub struct LlmSettings {
+    /// Providers in routing order; see [`ProviderSettings::models`].
+    pub providers: Vec<ProviderSettings>,
+    /// Short name -> full model id, e.g. `"gpt" -> "openai/gpt-4o"`.
+    pub aliases: BTreeMap<String, String>,
+    pub timeouts: Timeouts,
+    pub retry: RetrySettings,
+    /// Context budget in tokens for a model not listed in `context_tokens`.
+    pub default_context_tokens: usize,
+    /// Context budget in tokens per full model id.
+    pub context_tokens: BTreeMap<String, usize>,
+    /// How long the merged `/models` listing is cached, in seconds (0 = never).
+    pub models_cache_secs: u64,
+}
+
+impl Default for LlmSettings {
+    fn default() -> Self {
+        Self {
+            providers: vec![ProviderSettings::default()],
+            aliases: BTreeMap::new(),
+            timeouts: Timeouts::default(),
+            retry: RetrySettings::default(),
+            default_context_tokens: 32_000,
+            context_tokens: BTreeMap::new(),
+            models_cache_secs: 300,
+        }
+    }
+}
+
+impl LlmSettings {
+    /// The context budget (in tokens) for `model`, alias or full id.
+    pub fn context_budget(&self, model: &str) -> usize {
+        let resolved = self.resolve_alias(model);
+        self.context_tokens
+            .get(&resolved)
+            .or_else(|| self.context_tokens.get(model))
+            .copied()
+            .unwrap_or(self.default_context_tokens)
+    }
+
+    /// The full model id for `model`: its alias target, or `model` itself.
+    pub fn resolve_alias(&self, model: &str) -> String {
+        self.aliases
+            .get(model)
+            .cloned()
+            .unwrap_or_else(|| model.to_owned())
+    }
+}
+
+/// One OpenAI-compatible upstream (OpenRouter, OpenAI, Ollama, vLLM, a fake).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default)]
+pub struct ProviderSettings {
+    /// Name used in logs and in `ModelInfo::provider`.
+    pub name: String,
+    /// API base, e.g. `https://openrouter.ai/api/v1`; `/chat/completions` and
+    /// `/models` are appended to it.
+    pub base_url: String,
+    /// Sent as `authorization: Bearer <key>`; none for keyless local servers.
+    pub api_key: Option<SecretString>,
+    /// Model-id prefixes routed to this provider (`"openai/"`, or an exact id,
+    /// which is its own prefix); empty = catch-all.
+    pub models: Vec<String>,
+    /// At most this many streams open to this provider at once.
+    pub max_concurrency: usize,
+    /// Send the model id without the matched prefix (e.g. `openai/gpt-4o` ->
+    /// `gpt-4o` for OpenAI itself). Default false.
+    pub strip_prefix: bool,
+}
+
+impl Default for ProviderSettings {
+    fn default() -> Self {
+        Self {
+            name: "openrouter".to_owned(),
+            base_url: OPENROUTER_BASE_URL.to_owned(),
+            api_key: None,
+            models: Vec::new(),
+            max_concurrency: 32,
+            strip_prefix: false,
+        }
+    }
+}
+
+impl ProviderSettings {
+    /// The model id to send to this provider for the full id `model_id`.
+    pub fn upstream_model_id<'a>(&self, model_id: &'a str) -> &'a str {
+        if !self.strip_prefix {
+            return model_id;
+        }
+        self.models
+            .iter()
+            .filter_map(|prefix| model_id.strip_prefix(prefix.as_str()))
+            .find(|rest| !rest.is_empty())
+            .unwrap_or(model_id)
+    }
+}
+
+/// Time limits of one model call, in milliseconds.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default)]
+pub struct Timeouts {
+    /// TCP/TLS connect.
+    pub connect_ms: u64,
+    /// From sending a request (each retry attempt anew) to the first token.
+    pub first_token_ms: u64,
+    /// Longest silence between two chunks once text flows.
+    pub idle_ms: u64,
+    /// Whole call, retries included (not the wait for a concurrency slot).
+    pub total_ms: u64,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            connect_ms: 10_000,
+            first_token_ms: 60_000,
+            idle_ms: 30_000,
+            total_ms: 300_000,
+        }
+    }
+}
+
+impl Timeouts {
+    pub fn connect(&self) -> Duration {
+        Duration::from_millis(self.connect_ms)
+    }
+    pub fn first_token(&self) -> Duration {
+        Duration::from_millis(self.first_token_ms)
+    }
+    pub fn idle(&self) -> Duration {
+        Duration::from_millis(self.idle_ms)
+    }
+    pub fn total(&self) -> Duration {
+        Duration::from_millis(self.total_ms)
+    }
+}
+
+/// Retries of connect errors, HTTP 429 and 5xx before the first token.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default)]
+pub struct RetrySettings {
+    /// Extra attempts after the first one.
+    pub max_retries: u32,
+    /// Backoff before the first retry; doubles each time.
+    pub base_delay_ms: u64,
+    /// No wait is longer than this, `Retry-After` included.
+    pub max_delay_ms: u64,
+}
+
+impl Default for RetrySettings {
+    fn default() -> Self {
+        Self {
+            max_retries: 3,
+            base_delay_ms: 250,
+            max_delay_ms: 10_000,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_toml_gives_the_defaults() -> Result<(), toml::de::Error> {
+        let settings: LlmSettings = toml::from_str("")?;
+        assert_eq!(settings.providers.len(), 1);
+        assert_eq!(settings.providers[0].name, "openrouter");
+        assert_eq!(settings.providers[0].base_url, OPENROUTER_BASE_URL);
+        assert_eq!(settings.providers[0].max_concurrency, 32);
+        assert_eq!(settings.timeouts, Timeouts::default());
+        assert_eq!(settings.retry, RetrySettings::default());
+        assert_eq!(settings.default_context_tokens, 32_000);
+        assert_eq!(settings.models_cache_secs, 300);
+        Ok(())
+    }
+
+    #[test]
+    fn partial_toml_keeps_defaults_for_missing_fields() -> Result<(), toml::de::Error> {
+        let settings: LlmSettings = toml::from_str(
+            r#"
+            default_context_tokens = 8000
+            [timeouts]
+            first_token_ms = 500
+            [aliases]
+            gpt = "openai/gpt-4o"
+            [context_tokens]
+            "openai/gpt-4o" = 128000
+            [[providers]]
+            name = "openai"
+            base_url = "https://api.openai.com/v1"
+            api_key = "sk-test"
+            models = ["openai/"]
+            strip_prefix = true
+            "#,
+        )?;
+        assert_eq!(settings.timeouts.first_token_ms, 500);
+        assert_eq!(settings.timeouts.idle_ms, 30_000);
+        assert_eq!(settings.providers[0].max_concurrency, 32);
+        assert_eq!(settings.context_budget("gpt"), 128_000);
+        assert_eq!(settings.context_budget("openai/gpt-4o"), 128_000);
+        assert_eq!(settings.context_budget("other"), 8000);
+        assert_eq!(
+            settings.providers[0].upstream_model_id("openai/gpt-4o"),
+            "gpt-4o"
+        );
+        // The key is redacted in Debug output.
+        assert!(!format!("{settings:?}").contains("sk-test"));
+        Ok(())
+    }
+
+    #[test]
+    fn aliases_resolve_one_level() {
+        let mut settings = LlmSettings::default();
+        settings
+            .aliases
+            .insert("gpt".to_owned(), "openai/gpt-4o".to_owned());
+        assert_eq!(settings.resolve_alias("gpt"), "openai/gpt-4o");
+        assert_eq!(settings.resolve_alias("openai/gpt-4o"), "openai/gpt-4o");
+    }
+}

@@ -1,0 +1,210 @@
+//! The application: binds, reports its real address, serves until told to stop.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use moai_proto::v1::{
+    discussion_service_server::DiscussionServiceServer, model_service_server::ModelServiceServer,
+    project_service_server::ProjectServiceServer,
+};
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Server;
+
+use crate::api::{DiscussionApi, ModelApi, ProjectApi};
+use crate::auth::{AuthInterceptor, KeyRing};
+use crate::config::Settings;
+use crate::engine::Engine;
+use crate::llm::LlmClient;
+use crate::store::{Backend, Store};
+
+/// Why the server could not start or serve.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Auth(#[from] crate::auth::AuthError),
+    #[error("model providers: {0}")]
+    Llm(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("reflection: {0}")]
+    Reflection(String),
+    #[error("recovery: {0}")]
+    Recovery(String),
+    #[error("transport: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// A bound, ready server.
+pub struct Application {
+    listener: TcpListener,
+    addr: SocketAddr,
+    engine: Engine,
+    store: Store,
+    keys: Arc<KeyRing>,
+    settings: Settings,
+}
+
+impl Application {
+    /// Opens the store (applying migrations and recovering interrupted runs),
+    /// prepares keys and providers, and binds the listener.
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        let url = match &settings.database_url {
+            Some(url) => url.clone(),
+            None => Store::default_sqlite_url(&settings.data_dir)?,
+        };
+        let store = Store::connect(&url).await?;
+        let keys = Arc::new(KeyRing::from_settings(&settings)?);
+        let llm =
+            LlmClient::new(settings.llm.clone()).map_err(|e| StartupError::Llm(e.to_string()))?;
+        let engine = Engine::new(store.clone(), llm, settings.limits.clone());
+        let recovered = engine
+            .recover(store.backend() == Backend::Sqlite)
+            .await
+            .map_err(|e| StartupError::Recovery(e.to_string()))?;
+        if recovered > 0 {
+            tracing::warn!(recovered, "marked runs of a previous server INTERRUPTED");
+        }
+        let listener =
+            TcpListener::bind(settings.listen)
+                .await
+                .map_err(|source| StartupError::Bind {
+                    addr: settings.listen,
+                    source,
+                })?;
+        let addr = listener.local_addr().map_err(|source| StartupError::Bind {
+            addr: settings.listen,
+            source,
+        })?;
+        Ok(Self {
+            listener,
+            addr,
+            engine,
+            store,
+            keys,
+            settings,
+        })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting, lets runs and
+    /// calls finish within the grace period, and closes the store.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), StartupError> {
+        let Self {
+            listener,
+            addr,
+            engine,
+            store,
+            keys,
+            settings,
+        } = self;
+        let (health, health_service) = tonic_health::server::health_reporter();
+        store.ping().await?;
+        health
+            .set_serving::<ProjectServiceServer<ProjectApi>>()
+            .await;
+        health
+            .set_serving::<DiscussionServiceServer<DiscussionApi>>()
+            .await;
+        health.set_serving::<ModelServiceServer<ModelApi>>().await;
+        health
+            .set_service_status("", tonic_health::ServingStatus::Serving)
+            .await;
+
+        let reflection_v1 = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(moai_proto::FILE_DESCRIPTOR_SET)
+            .build_v1()
+            .map_err(|e| StartupError::Reflection(e.to_string()))?;
+        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(moai_proto::FILE_DESCRIPTOR_SET)
+            .build_v1alpha()
+            .map_err(|e| StartupError::Reflection(e.to_string()))?;
+
+        let auth = AuthInterceptor::new(keys);
+        let projects =
+            ProjectServiceServer::new(ProjectApi::new(store.clone(), settings.limits.clone()));
+        let discussions = DiscussionServiceServer::new(DiscussionApi::new(engine.clone()));
+        let models = ModelServiceServer::new(ModelApi::new(engine.llm().clone()));
+
+        let stop = CancellationToken::new();
+        let sweeper = tokio::spawn(sweep_lapsed_runs(
+            engine.clone(),
+            store.backend(),
+            settings.limits.run_lease(),
+            stop.clone(),
+        ));
+        let grace = settings.limits.shutdown_grace();
+        let draining = {
+            let stop = stop.clone();
+            let engine = engine.clone();
+            let health = health.clone();
+            tokio::spawn(async move {
+                shutdown.await;
+                tracing::info!(
+                    "shutting down: no new calls; runs get {}s to finish",
+                    grace.as_secs()
+                );
+                health
+                    .set_service_status("", tonic_health::ServingStatus::NotServing)
+                    .await;
+                stop.cancel();
+                engine.shutdown(grace).await;
+            })
+        };
+
+        tracing::info!(%addr, "moai server listening");
+        let server = Server::builder()
+            .trace_fn(|req| tracing::info_span!("rpc", path = %req.uri().path(), principal = tracing::field::Empty))
+            .add_service(health_service)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
+            .add_service(InterceptedService::new(projects, auth.clone()))
+            .add_service(InterceptedService::new(discussions, auth.clone()))
+            .add_service(InterceptedService::new(models, auth))
+            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), stop.clone().cancelled_owned());
+        let served = server.await;
+        let _ = draining.await;
+        sweeper.abort();
+        store.close().await;
+        tracing::info!("moai server stopped");
+        served.map_err(StartupError::from)
+    }
+}
+
+/// On a shared database, periodically interrupts runs whose replica died.
+async fn sweep_lapsed_runs(
+    engine: Engine,
+    backend: Backend,
+    lease: std::time::Duration,
+    stop: CancellationToken,
+) {
+    if backend != Backend::Postgres {
+        return;
+    }
+    let mut tick = tokio::time::interval(lease);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tick.tick() => {
+                if let Err(e) = engine.recover(false).await {
+                    tracing::warn!(error = %e, "lapsed-run sweep failed");
+                }
+            }
+        }
+    }
+}

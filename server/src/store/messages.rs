@@ -1,0 +1,177 @@
+//! Rounds and their messages.
+
+use sqlx::AssertSqlSafe;
+use sqlx::Row as _;
+use sqlx::any::AnyRow;
+
+use super::{MessageRecord, RoundRecord, Store, StoreError, UsageTotals, now_ms};
+use crate::domain::{MessageRole, MessageStatus, RoundMode};
+
+const COLUMNS: &str = "id, discussion_id, round, position, role, model, content, status, error, \
+     prompt_tokens, completion_tokens, cost_usd, latency_ms, create_time";
+
+fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+impl Store {
+    /// Adds the next round of a discussion and returns its number.
+    pub async fn create_round(
+        &self,
+        discussion_id: &str,
+        mode: RoundMode,
+    ) -> Result<u32, StoreError> {
+        let row = sqlx::query(
+            "SELECT COALESCE(MAX(number), 0) AS n FROM rounds WHERE discussion_id = $1",
+        )
+        .bind(discussion_id)
+        .fetch_one(&self.pool)
+        .await?;
+        let number = u32::try_from(row.try_get::<i64, _>("n")?).unwrap_or(0) + 1;
+        sqlx::query(
+            "INSERT INTO rounds (discussion_id, number, mode, create_time) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(discussion_id)
+        .bind(i64::from(number))
+        .bind(mode.as_str())
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(number)
+    }
+
+    /// Inserts a message as it starts (usually STREAMING with no content yet).
+    pub async fn insert_message(&self, m: &MessageRecord) -> Result<(), StoreError> {
+        sqlx::query(AssertSqlSafe(format!(
+            "INSERT INTO messages ({COLUMNS}, update_time) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+        )))
+        .bind(&m.id)
+        .bind(&m.discussion_id)
+        .bind(i64::from(m.round))
+        .bind(i64::from(m.position))
+        .bind(m.role.as_str())
+        .bind(&m.model)
+        .bind(&m.content)
+        .bind(m.status.as_str())
+        .bind(&m.error)
+        .bind(to_i64(m.prompt_tokens))
+        .bind(to_i64(m.completion_tokens))
+        .bind(m.cost_usd)
+        .bind(to_i64(m.latency_ms))
+        .bind(m.create_time)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Saves the text received so far of a message still being written, so a
+    /// crash loses at most one flush interval of it.
+    pub async fn save_partial(&self, id: &str, content: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE messages SET content = $1, update_time = $2 WHERE id = $3 AND status = $4",
+        )
+        .bind(content)
+        .bind(now_ms())
+        .bind(id)
+        .bind(MessageStatus::Streaming.as_str())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Writes a message's final state.
+    pub async fn finish_message(&self, m: &MessageRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE messages SET content = $1, status = $2, error = $3, prompt_tokens = $4, \
+             completion_tokens = $5, cost_usd = $6, latency_ms = $7, update_time = $8 WHERE id = $9",
+        )
+        .bind(&m.content)
+        .bind(m.status.as_str())
+        .bind(&m.error)
+        .bind(to_i64(m.prompt_tokens))
+        .bind(to_i64(m.completion_tokens))
+        .bind(m.cost_usd)
+        .bind(to_i64(m.latency_ms))
+        .bind(now_ms())
+        .bind(&m.id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Every round of a discussion with its messages, in order.
+    pub async fn load_rounds(&self, discussion_id: &str) -> Result<Vec<RoundRecord>, StoreError> {
+        let rounds =
+            sqlx::query("SELECT number, mode FROM rounds WHERE discussion_id = $1 ORDER BY number")
+                .bind(discussion_id)
+                .fetch_all(&self.pool)
+                .await?;
+        let mut out: Vec<RoundRecord> = Vec::with_capacity(rounds.len());
+        for row in &rounds {
+            let mode: String = row.try_get("mode")?;
+            out.push(RoundRecord {
+                number: u32::try_from(row.try_get::<i64, _>("number")?).unwrap_or(0),
+                mode: RoundMode::parse(&mode)
+                    .ok_or_else(|| StoreError::Corrupt(format!("round mode {mode:?}")))?,
+                messages: Vec::new(),
+            });
+        }
+        let messages = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM messages WHERE discussion_id = $1 ORDER BY round, position, create_time"
+        )))
+        .bind(discussion_id)
+        .fetch_all(&self.pool)
+        .await?;
+        for row in &messages {
+            let m = message_from_row(row)?;
+            if let Some(round) = out.iter_mut().find(|r| r.number == m.round) {
+                round.messages.push(m);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Tokens and cost summed over a discussion's messages.
+    pub async fn usage_totals(&self, discussion_id: &str) -> Result<UsageTotals, StoreError> {
+        let row = sqlx::query(
+            "SELECT COALESCE(SUM(prompt_tokens), 0) AS p, COALESCE(SUM(completion_tokens), 0) AS c, \
+             COALESCE(SUM(cost_usd), 0.0) AS cost FROM messages WHERE discussion_id = $1",
+        )
+        .bind(discussion_id)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(UsageTotals {
+            prompt_tokens: u64::try_from(row.try_get::<i64, _>("p")?).unwrap_or(0),
+            completion_tokens: u64::try_from(row.try_get::<i64, _>("c")?).unwrap_or(0),
+            cost_usd: row.try_get::<f64, _>("cost")?,
+        })
+    }
+}
+
+fn message_from_row(row: &AnyRow) -> Result<MessageRecord, StoreError> {
+    let role: String = row.try_get("role")?;
+    let status: String = row.try_get("status")?;
+    let u = |name: &str| -> Result<u64, StoreError> {
+        Ok(u64::try_from(row.try_get::<i64, _>(name)?).unwrap_or(0))
+    };
+    Ok(MessageRecord {
+        id: row.try_get("id")?,
+        discussion_id: row.try_get("discussion_id")?,
+        round: u32::try_from(u("round")?).unwrap_or(0),
+        position: u32::try_from(u("position")?).unwrap_or(0),
+        role: MessageRole::parse(&role)
+            .ok_or_else(|| StoreError::Corrupt(format!("message role {role:?}")))?,
+        model: row.try_get("model")?,
+        content: row.try_get("content")?,
+        status: MessageStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("message status {status:?}")))?,
+        error: row.try_get("error")?,
+        prompt_tokens: u("prompt_tokens")?,
+        completion_tokens: u("completion_tokens")?,
+        cost_usd: row.try_get("cost_usd")?,
+        latency_ms: u("latency_ms")?,
+        create_time: row.try_get("create_time")?,
+    })
+}

@@ -1,0 +1,99 @@
+//! Rows as the store hands them out.
+
+use crate::domain::{
+    DiscussionKind, DiscussionStatus, MessageRole, MessageStatus, ModelList, ProjectName, RoundMode,
+};
+
+/// A project to create.
+#[derive(Clone, Debug)]
+pub struct NewProject {
+    pub name: ProjectName,
+    pub models: ModelList,
+    pub system_prompt: String,
+    pub summarizer_model: String,
+}
+
+/// A stored project.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProjectRecord {
+    pub id: String,
+    pub owner: String,
+    pub name: String,
+    pub models: Vec<String>,
+    pub system_prompt: String,
+    pub summarizer_model: String,
+    pub create_time: i64,
+    pub update_time: i64,
+}
+
+/// A stored discussion (without its rounds).
+#[derive(Clone, Debug, PartialEq)]
+pub struct DiscussionRecord {
+    pub id: String,
+    pub project_id: String,
+    pub owner: String,
+    pub kind: DiscussionKind,
+    pub question: String,
+    pub status: DiscussionStatus,
+    pub create_time: i64,
+    pub update_time: i64,
+}
+
+/// A stored round with its messages in order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RoundRecord {
+    pub number: u32,
+    pub mode: RoundMode,
+    pub messages: Vec<MessageRecord>,
+}
+
+/// A stored message.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MessageRecord {
+    pub id: String,
+    pub discussion_id: String,
+    pub round: u32,
+    pub position: u32,
+    pub role: MessageRole,
+    pub model: String,
+    pub content: String,
+    pub status: MessageStatus,
+    pub error: String,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub cost_usd: f64,
+    pub latency_ms: u64,
+    pub create_time: i64,
+}
+
+/// Usage summed over a discussion.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct UsageTotals {
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub cost_usd: f64,
+}
+
+/// Keyset position in a listing: the (time, id) of the last row returned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PageCursor {
+    pub time: i64,
+    pub id: String,
+}
+
+impl PageCursor {
+    /// The opaque token form.
+    pub fn encode(&self) -> String {
+        format!("{}.{}", self.time, self.id)
+    }
+
+    /// Reads a token; `None` when it was not made by [`PageCursor::encode`].
+    pub fn decode(token: &str) -> Option<Self> {
+        let (time, id) = token.split_once('.')?;
+        let time = time.parse().ok()?;
+        (!id.is_empty()).then(|| Self {
+            time,
+            id: id.to_owned(),
+        })
+    }
+}

@@ -1,0 +1,9 @@
+//! End-to-end tests: the real server in-process on 127.0.0.1:0, over real gRPC.
+
+mod crash;
+mod llm;
+mod open;
+mod platform;
+mod projects;
+mod support;
+mod turns;

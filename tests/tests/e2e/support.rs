@@ -1,0 +1,114 @@
+//! Shared steps of the discussion tests.
+
+use std::time::Duration;
+
+use moai_proto::v1::{self, discussion_event::Payload};
+use moai_tests::events::{Timed, collect};
+use moai_tests::server::TestServer;
+
+pub const LIMIT: Duration = Duration::from_secs(30);
+
+pub async fn project(ts: &TestServer, name: &str, models: &[&str]) -> v1::Project {
+    ts.projects()
+        .await
+        .create_project(v1::CreateProjectRequest {
+            name: name.into(),
+            models: models.iter().map(|m| (*m).to_owned()).collect(),
+            ..Default::default()
+        })
+        .await
+        .expect("create project")
+        .into_inner()
+        .project
+        .expect("project")
+}
+
+pub async fn open(ts: &TestServer, project_id: &str, question: &str) -> Vec<Timed> {
+    let stream = ts
+        .discussions()
+        .await
+        .open_discussion(v1::OpenDiscussionRequest {
+            project_id: project_id.into(),
+            question: question.into(),
+        })
+        .await
+        .expect("open discussion")
+        .into_inner();
+    collect(stream, |r: v1::OpenDiscussionResponse| r.event, LIMIT).await
+}
+
+pub async fn get(ts: &TestServer, id: &str) -> v1::Discussion {
+    ts.discussions()
+        .await
+        .get_discussion(v1::GetDiscussionRequest {
+            discussion_id: id.into(),
+        })
+        .await
+        .expect("get discussion")
+        .into_inner()
+        .discussion
+        .expect("discussion")
+}
+
+pub fn discussion_id(events: &[Timed]) -> String {
+    events
+        .first()
+        .expect("at least one event")
+        .event
+        .discussion_id
+        .clone()
+}
+
+/// (model, content) of every completed model message, in event order.
+pub fn completed(events: &[Timed]) -> Vec<(String, String)> {
+    events
+        .iter()
+        .filter_map(|t| match &t.event.payload {
+            Some(Payload::MessageCompleted(c)) => c.message.as_ref(),
+            _ => None,
+        })
+        .filter(|m| m.role != v1::MessageRole::User as i32)
+        .map(|m| (m.model.clone(), m.content.clone()))
+        .collect()
+}
+
+pub fn failed(events: &[Timed]) -> Vec<v1::MessageFailed> {
+    events
+        .iter()
+        .filter_map(|t| match &t.event.payload {
+            Some(Payload::MessageFailed(f)) => Some(f.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+pub fn last_status(events: &[Timed]) -> i32 {
+    events
+        .iter()
+        .rev()
+        .find_map(|t| match &t.event.payload {
+            Some(Payload::StatusChanged(s)) => Some(s.status),
+            _ => None,
+        })
+        .expect("a status_changed event")
+}
+
+/// Polls until the discussion is no longer RUNNING.
+pub async fn wait_idle(ts: &TestServer, id: &str) -> v1::Discussion {
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    loop {
+        let d = get(ts, id).await;
+        if d.status != v1::DiscussionStatus::Running as i32 {
+            return d;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "discussion still running after {LIMIT:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+pub fn all_messages(d: &v1::Discussion) -> Vec<v1::Message> {
+    d.rounds.iter().flat_map(|r| r.messages.clone()).collect()
+}
