@@ -1,0 +1,280 @@
+//! The bot end to end: the real dispatcher against the fake Telegram Bot API
+//! and the real moai server with the fake model upstream.
+
+#[path = "bot/support.rs"]
+mod support;
+
+use std::{sync::atomic::Ordering, time::Duration};
+
+use moai_tests::fake_llm::Script;
+use support::*;
+
+/// A streamed answer: `n` short sentences, paced so it takes a while.
+fn sentences(model: &str, n: usize) -> String {
+    (0..n).map(|i| format!("{model} point {i}.")).collect::<Vec<_>>().join(" ")
+}
+
+#[tokio::test]
+async fn new_and_open_stream_one_message_per_model_with_throttled_edits() {
+    let w = World::start().await;
+    let pace = Duration::from_millis(40);
+    let alpha = sentences("Alpha", 30);
+    let beta = format!("**Beta** thinks `a < b` & more. {}", sentences("Beta", 20));
+    w.ts.llm.script("fake/alpha", Script::new().text(alpha.clone()).token_pace(pace));
+    w.ts.llm.script("fake/beta", Script::new().text(beta.clone()).token_pace(pace));
+
+    w.say("/new Roundtable fake/alpha fake/beta");
+    w.expect_reply("Created and selected Roundtable").await;
+    w.say("/open What matters most?");
+    w.expect_reply("Next: /discuss").await;
+
+    let chat = w.tg.bot_messages(USER);
+    let a = answers_of(&chat, "fake/alpha");
+    let b = answers_of(&chat, "fake/beta");
+    assert_eq!((a.len(), b.len()), (1, 1), "one message per model: {:#?}", texts(&chat));
+    assert_eq!(body(&a[0]), alpha);
+    assert_eq!(body(&b[0]), "Beta thinks a < b & more. ".to_owned() + &sentences("Beta", 20));
+    assert_eq!(b[0].parse_mode.as_deref(), Some("HTML"));
+    assert!(b[0].raw.contains("<b>Beta</b>") && b[0].raw.contains("<code>a &lt; b</code>"), "{}", b[0].raw);
+    for answer in [&a[0], &b[0]] {
+        assert!(answer.edits >= 1, "streamed with edits");
+        let mut last = answer.sent_at;
+        for at in &answer.edit_times {
+            let gap = at.duration_since(last);
+            assert!(gap >= Duration::from_millis(900), "edits {gap:?} apart: {:?}", answer.text);
+            last = *at;
+        }
+    }
+    let typing = w.tg.calls_to("sendChatAction");
+    assert!(typing.iter().any(|c| c.params["action"] == "typing"), "typing was shown");
+    assert_eq!(w.server_projects(USER).await, ["Roundtable"], "acting for telegram:{USER}");
+    assert!(w.server_projects(STRANGER).await.is_empty(), "nobody else sees it");
+}
+
+#[tokio::test]
+async fn discuss_two_rounds_then_next_then_stop_while_streaming() {
+    let w = World::start().await;
+    w.ts.llm.script("fake/a", Script::new().text("A speaks."));
+    w.ts.llm.script("fake/b", Script::new().text("B answers."));
+    w.say("/new Debate fake/a fake/b");
+    w.expect_reply("Created and selected").await;
+
+    w.say("/discuss 2 Cats or dogs?");
+    w.expect_reply("Round 2").await;
+    w.expect_answers("fake/b", 2).await;
+    w.expect_answers("fake/a", 2).await;
+
+    w.say("/next");
+    w.expect_reply("Round 3").await;
+    w.expect_answers("fake/b", 3).await;
+
+    let slow = Script::new().text(sentences("Slow", 200)).token_pace(Duration::from_millis(50));
+    w.ts.llm.script("fake/a", slow);
+    w.say("/next");
+    w.expect_reply("Round 4").await;
+    w.expect_message(|m| m.text.starts_with("🤖 fake/a ✍️") && m.text.contains("Slow point"), "streaming")
+        .await;
+    w.say("/stop");
+    w.expect_reply("⏹ Stopped").await;
+    let answers = w.expect_answers("fake/a", 4).await;
+    let stopped = answers.last().expect("the stopped answer");
+    assert!(stopped.text.contains("Slow point 0."), "partial text kept: {}", stopped.text);
+    assert!(stopped.text.ends_with("⏹ stopped"), "{}", stopped.text);
+    assert!(!stopped.text.contains("Slow point 199."), "stopped before the end");
+}
+
+#[tokio::test]
+async fn a_mention_the_consensus_and_exports() {
+    let w = World::start().await;
+    w.ts.llm.script("fake/a", Script::new().text("A's view."));
+    w.ts.llm.script("fake/bee", Script::new().text("Bee's view."));
+    w.say("/new Council fake/a fake/bee");
+    w.expect_reply("Created and selected").await;
+    w.say("/open Tabs or spaces?");
+    w.expect_reply("Next: /discuss").await;
+
+    w.ts.llm.script("fake/bee", Script::new().text("Bee replies to you directly."));
+    w.say("@bee why do you say so?");
+    let reply = w.expect_reply("Bee replies to you directly.").await;
+    assert!(reply.text.starts_with("🤖 fake/bee\n"), "{}", reply.text);
+    let last = w.ts.llm.requests_for("fake/bee").pop().expect("a request");
+    assert!(last.messages.iter().any(|m| m.content.contains("why do you say so?")));
+
+    w.ts.llm.script("fake/a", Script::new().text("## Agreements\nBoth like *code*."));
+    w.say("/consensus");
+    let summary = w.expect_reply("🧾 Consensus · fake/a").await;
+    w.expect_message(|m| m.id == summary.id && !m.text.contains('✍'), "final summary").await;
+    let summary = w.tg.bot_messages(USER).into_iter().find(|m| m.id == summary.id).expect("summary");
+    assert!(summary.text.ends_with("Agreements\n\nBoth like code."), "{}", summary.text);
+
+    w.say("/export");
+    let document = w.expect_message(|m| m.document.is_some(), "a document").await;
+    let file = document.document.expect("document");
+    assert!(file.file_name.ends_with(".md"), "{}", file.file_name);
+    let markdown = String::from_utf8(file.content).expect("UTF-8");
+    assert!(markdown.contains("Tabs or spaces?") && markdown.contains("Bee's view."), "{markdown}");
+
+    w.say("/export json");
+    let json = w
+        .expect_message(|m| m.document.as_ref().is_some_and(|d| d.file_name.ends_with(".json")), "JSON")
+        .await;
+    let value: serde_json::Value =
+        serde_json::from_slice(&json.document.expect("document").content).expect("valid JSON");
+    assert!(value.to_string().contains("Tabs or spaces?"));
+}
+
+#[tokio::test]
+async fn a_ten_thousand_character_answer_arrives_complete_in_well_formed_messages() {
+    let w = World::start().await;
+    let mut answer = String::new();
+    let mut i = 0;
+    while answer.len() < 10_000 {
+        answer.push_str(&format!(
+            "Paragraph {i}: <b>not bold</b> & AT&T **bold {i}**.\n\n```rust\nlet x{i} = a < b && c > d;\n```\n\n"
+        ));
+        i += 1;
+    }
+    w.ts.llm.script("fake/long", Script::new().text(answer.clone()));
+    w.say("/new Long fake/long");
+    w.expect_reply("Created and selected").await;
+    w.say("/open Write a lot.");
+    w.expect_reply("Next: /discuss").await;
+
+    let parts: Vec<_> = w
+        .tg
+        .bot_messages(USER)
+        .into_iter()
+        .filter(|m| m.text.starts_with("🤖 fake/long"))
+        .collect();
+    assert!(parts.len() >= 3, "several messages: {}", parts.len());
+    let mut seen = String::new();
+    for part in &parts {
+        assert_eq!(part.parse_mode.as_deref(), Some("HTML"), "formatted, not the fallback");
+        assert!(part.text.encode_utf16().count() <= 4096);
+        seen.push_str(body(part));
+        seen.push('\n');
+    }
+    let mut at = 0;
+    for n in 0..i {
+        for needle in [
+            format!("Paragraph {n}: <b>not bold</b> & AT&T bold {n}."),
+            format!("let x{n} = a < b && c > d;"),
+        ] {
+            let found = seen[at..].find(&needle).unwrap_or_else(|| panic!("{needle:?} missing or out of order"));
+            at += found + needle.len();
+        }
+    }
+    for call in w.tg.calls_to("sendMessage").iter().chain(&w.tg.calls_to("editMessageText")) {
+        assert_eq!(call.error, None, "every message well-formed");
+    }
+}
+
+#[tokio::test]
+async fn a_user_not_on_the_allowlist_is_refused_and_nothing_reaches_the_server() {
+    let tg = moai_tests::fake_telegram::FakeTelegram::start().await;
+    let ts = moai_tests::server::TestServer::spawn().await;
+    let (proxy, connections) = counting_proxy(ts.addr).await;
+    let state = tempfile::tempdir().expect("temp dir");
+    let _bot = start(config(&tg, &proxy, &ts.gateway_key, state.path().join("s.json")));
+
+    tg.send_text(STRANGER, "/new Mine fake/a");
+    tg.send_text(STRANGER, "/open hello?");
+    tg.send_text(STRANGER, "@fake/a hi");
+    let refused = tg
+        .wait_until(LIMIT, |tg| tg.pending_updates() == 0 && !tg.bot_messages(STRANGER).is_empty())
+        .await;
+    assert!(refused, "a refusal");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let replies = tg.bot_messages(STRANGER);
+    assert_eq!(replies.len(), 1, "one polite refusal: {:#?}", texts(&replies));
+    assert!(replies[0].text.contains("this bot is private"), "{}", replies[0].text);
+    assert_eq!(connections.load(Ordering::SeqCst), 0, "the server saw no call");
+    assert_eq!(ts.llm.request_count(), 0);
+
+    tg.send_text(USER, "/projects");
+    assert!(tg.wait_until(LIMIT, |tg| !tg.bot_messages(USER).is_empty()).await);
+    assert!(connections.load(Ordering::SeqCst) > 0, "allowed users do reach the server");
+}
+
+#[tokio::test]
+async fn the_selected_project_survives_a_bot_restart() {
+    let mut w = World::start().await;
+    w.say("/new Keeper fake/a");
+    w.expect_reply("Created and selected Keeper").await;
+    w.bot.take().expect("running").stop().await;
+
+    w.bot = Some(start(w.config()));
+    w.say("/project");
+    let shown = w.expect_reply("📁 Keeper").await;
+    assert!(shown.text.contains("fake/a"), "{}", shown.text);
+}
+
+#[tokio::test]
+async fn a_429_from_the_bot_api_is_waited_out_and_the_final_text_lands() {
+    let w = World::start().await;
+    let text = sentences("Patient", 40);
+    w.ts.llm.script("fake/p", Script::new().text(text.clone()).token_pace(Duration::from_millis(40)));
+    w.say("/new Limits fake/p");
+    w.expect_reply("Created and selected").await;
+
+    w.tg.rate_limit("sendMessage", 1, 1);
+    w.tg.rate_limit("editMessageText", 2, 2);
+    w.say("/open Go slowly.");
+    w.expect_reply("Next: /discuss").await;
+
+    let answer = w.expect_answers("fake/p", 1).await.remove(0);
+    assert_eq!(body(&answer), text, "the final text landed complete");
+    let calls = w.tg.calls();
+    for (i, call) in calls.iter().enumerate() {
+        if call.error.as_deref().is_some_and(|e| e.starts_with("Too Many Requests")) {
+            let wait = if call.method == "sendMessage" { 1 } else { 2 };
+            let next = calls[i + 1..].iter().find(|c| c.method == call.method).expect("retried");
+            let gap = next.at.duration_since(call.at);
+            assert!(gap >= Duration::from_millis(wait * 1000 - 100), "{} retried after {gap:?}", call.method);
+        }
+    }
+    let limited = calls.iter().filter(|c| c.error.as_deref().is_some_and(|e| e.starts_with("Too Many"))).count();
+    assert_eq!(limited, 3, "the injected 429s were hit");
+}
+
+#[tokio::test]
+async fn rejected_formatting_falls_back_to_plain_text() {
+    let w = World::start().await;
+    w.tg.reject_formatting(1);
+    w.say("/help");
+    let help = w.expect_reply("Discussion").await;
+    assert_eq!(help.parse_mode, None, "re-sent as plain text");
+    assert!(help.text.contains("/open <question>"), "{}", help.text);
+}
+
+#[tokio::test]
+async fn a_failing_model_is_shown_as_a_warning_and_the_others_go_on() {
+    let w = World::start().await;
+    w.ts.llm.script("fake/ok", Script::new().text("I am fine."));
+    w.ts.llm.script("fake/bad", Script::new().fail(400));
+    w.say("/new Mixed fake/ok fake/bad");
+    w.expect_reply("Created and selected").await;
+    w.say("/open Status?");
+    let warning = w.expect_reply("⚠️ fake/bad: ").await;
+    assert!(warning.text.len() > "⚠️ fake/bad: ".len(), "with a reason: {}", warning.text);
+    let ok = w.expect_answers("fake/ok", 1).await;
+    assert_eq!(body(&ok[0]), "I am fine.");
+}
+
+#[tokio::test]
+async fn delete_asks_for_confirmation_with_a_button() {
+    let w = World::start().await;
+    w.say("/new Doomed fake/a");
+    w.expect_reply("Created and selected").await;
+    w.say("/delete Doomed");
+    let question = w.expect_reply("Delete Doomed").await;
+    let markup = question.reply_markup.clone().expect("buttons");
+    let data = markup["inline_keyboard"][0][0]["callback_data"].as_str().expect("callback data").to_owned();
+    assert!(data.starts_with("del:"), "{data}");
+    assert_eq!(w.server_projects(USER).await, ["Doomed"], "nothing deleted before confirming");
+
+    w.tg.press_button(USER, USER, question.id, &data);
+    w.expect_message(|m| m.id == question.id && m.text.contains("Deleted Doomed"), "confirmation").await;
+    assert!(w.server_projects(USER).await.is_empty());
+    assert!(w.tg.calls_to("answerCallbackQuery").len() == 1);
+}
