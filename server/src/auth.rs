@@ -289,8 +289,10 @@ mod tests {
     #[test]
     fn local_key_is_created_once_with_owner_only_mode() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut s = Settings::default();
-        s.data_dir = dir.path().to_owned();
+        let s = Settings {
+            data_dir: dir.path().to_owned(),
+            ..Settings::default()
+        };
         let first = KeyRing::from_settings(&s).expect("ring");
         let key = std::fs::read_to_string(dir.path().join(LOCAL_KEY_FILE)).expect("key file");
         let second = KeyRing::from_settings(&s).expect("ring again");

@@ -251,6 +251,15 @@ mod tests {
     }
 
     #[test]
+    fn the_example_config_file_parses() {
+        let text = include_str!("../../moai.example.toml");
+        let s: Settings = toml::from_str(text).expect("moai.example.toml is valid");
+        assert_eq!(s.llm.providers.len(), 2);
+        assert_eq!(s.llm.resolve_alias("gpt"), "openai/gpt-4o");
+        assert_eq!(s.limits.max_rounds, 10);
+    }
+
+    #[test]
     fn malformed_key_list_is_refused() {
         let err = Settings::default()
             .with_env(env(&[("MOAI_API_KEYS", "alice")]))

@@ -13,7 +13,11 @@ pub struct Timed {
 }
 
 /// Reads every event of a streaming response until it ends (or `limit` passes).
-pub async fn collect<S, R>(mut stream: S, unwrap: fn(R) -> Option<DiscussionEvent>, limit: Duration) -> Vec<Timed>
+pub async fn collect<S, R>(
+    mut stream: S,
+    unwrap: fn(R) -> Option<DiscussionEvent>,
+    limit: Duration,
+) -> Vec<Timed>
 where
     S: Stream<Item = Result<R, tonic::Status>> + Unpin,
 {
@@ -21,7 +25,10 @@ where
     let deadline = tokio::time::Instant::now() + limit;
     loop {
         match tokio::time::timeout_at(deadline, stream.next()).await {
-            Err(_) => panic!("stream did not end within {limit:?}; got {} events", out.len()),
+            Err(_) => panic!(
+                "stream did not end within {limit:?}; got {} events",
+                out.len()
+            ),
             Ok(None) => return out,
             Ok(Some(Err(status))) => panic!("stream failed: {status:?}"),
             Ok(Some(Ok(r))) => {
@@ -38,7 +45,10 @@ where
 
 /// The payloads, in order.
 pub fn payloads(events: &[Timed]) -> Vec<&Payload> {
-    events.iter().filter_map(|t| t.event.payload.as_ref()).collect()
+    events
+        .iter()
+        .filter_map(|t| t.event.payload.as_ref())
+        .collect()
 }
 
 /// A short name of each event's kind, for readable assertions.

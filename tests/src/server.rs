@@ -81,6 +81,7 @@ pub struct TestServer {
     pub llm: FakeLlm,
     pub data_dir: tempfile::TempDir,
     pub database_url: Option<String>,
+    /// Dropping it (with the server) stops the server too.
     stop: Option<oneshot::Sender<()>>,
     handle: Option<JoinHandle<Result<(), String>>>,
 }
@@ -130,7 +131,9 @@ pub fn init_logs() {
 
 /// The PostgreSQL admin URL for tests, when configured.
 pub fn postgres_url() -> Option<String> {
-    std::env::var("MOAI_TEST_POSTGRES_URL").ok().filter(|u| !u.is_empty())
+    std::env::var("MOAI_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
 }
 
 /// Creates a fresh database on the test PostgreSQL server and returns its URL.
@@ -156,7 +159,9 @@ fn replace_database(url: &str, name: &str) -> String {
         None => (url, None),
     };
     let scheme_end = base.find("://").map_or(0, |i| i + 3);
-    let path_start = base[scheme_end..].find('/').map_or(base.len(), |i| scheme_end + i);
+    let path_start = base[scheme_end..]
+        .find('/')
+        .map_or(base.len(), |i| scheme_end + i);
     let mut out = format!("{}/{name}", &base[..path_start]);
     if let Some(q) = query {
         out.push('?');
@@ -291,14 +296,6 @@ impl TestServer {
     }
 }
 
-impl Drop for TestServer {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-    }
-}
-
 /// Settings of a test server: loopback port 0, the fake upstream as the only
 /// provider, fast retries, and alice/bob/gateway keys.
 pub fn test_settings(
@@ -326,9 +323,10 @@ pub fn test_settings(
         settings
             .api_keys
             .insert("bob".into(), SecretString::from(BOB_KEY.to_owned()));
-        settings
-            .gateway_keys
-            .insert("telegram".into(), SecretString::from(GATEWAY_KEY.to_owned()));
+        settings.gateway_keys.insert(
+            "telegram".into(),
+            SecretString::from(GATEWAY_KEY.to_owned()),
+        );
     }
     let mut llm_settings = LlmSettings::default();
     let mut provider: ProviderSettings = llm_settings

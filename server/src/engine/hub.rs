@@ -68,14 +68,13 @@ impl Hub {
             time: Some(wire::timestamp(time)),
             payload: Some(payload),
         };
-        if !matches!(event.payload, Some(Payload::MessageDelta(_))) {
-            if let Err(e) = self
+        if !matches!(event.payload, Some(Payload::MessageDelta(_)))
+            && let Err(e) = self
                 .store
                 .insert_event(&self.discussion_id, seq, time, &event.encode_to_vec())
                 .await
-            {
-                tracing::error!(discussion = %self.discussion_id, seq, error = %e, "could not persist event");
-            }
+        {
+            tracing::error!(discussion = %self.discussion_id, seq, error = %e, "could not persist event");
         }
         *next += 1;
         let event = Arc::new(event);

@@ -81,6 +81,9 @@ pub struct DiscussionView {
     pub last_seq: u64,
 }
 
+/// A precondition a run-starting call puts on the project.
+type ProjectCheck<'a> = &'a (dyn Fn(&ProjectRecord) -> Result<(), EngineError> + Sync);
+
 /// What a StartDiscussion continues or begins.
 #[derive(Clone, Debug)]
 pub enum StartTarget {
@@ -474,7 +477,7 @@ impl Engine {
         owner: &Principal,
         discussion_id: &str,
         plan: Plan,
-        check: Option<&(dyn Fn(&ProjectRecord) -> Result<(), EngineError> + Sync)>,
+        check: Option<ProjectCheck<'_>>,
     ) -> Result<Subscription, EngineError> {
         if !self.inner.accepting.load(Ordering::SeqCst) {
             return Err(EngineError::ShuttingDown);

@@ -136,8 +136,10 @@ impl Store {
     /// Tokens and cost summed over a discussion's messages.
     pub async fn usage_totals(&self, discussion_id: &str) -> Result<UsageTotals, StoreError> {
         let row = sqlx::query(
-            "SELECT COALESCE(SUM(prompt_tokens), 0) AS p, COALESCE(SUM(completion_tokens), 0) AS c, \
-             COALESCE(SUM(cost_usd), 0.0) AS cost FROM messages WHERE discussion_id = $1",
+            "SELECT CAST(COALESCE(SUM(prompt_tokens), 0) AS BIGINT) AS p, \
+             CAST(COALESCE(SUM(completion_tokens), 0) AS BIGINT) AS c, \
+             CAST(COALESCE(SUM(cost_usd), 0) AS DOUBLE PRECISION) AS cost \
+             FROM messages WHERE discussion_id = $1",
         )
         .bind(discussion_id)
         .fetch_one(&self.pool)

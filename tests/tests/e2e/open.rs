@@ -11,6 +11,7 @@ use moai_tests::fake_llm::Script;
 use moai_tests::server::{Backend, TestOptions, TestServer, postgres_url};
 use tonic::Code;
 
+use crate::on_both_backends;
 use crate::support::*;
 
 #[tokio::test]
@@ -65,9 +66,10 @@ async fn answers_arrive_in_latency_order_and_the_round_takes_the_slowest_not_the
     );
 }
 
-#[tokio::test]
-async fn deltas_rebuild_each_answer_seq_increases_and_get_returns_every_completed_message() {
-    let ts = TestServer::spawn().await;
+async fn deltas_rebuild_each_answer_seq_increases_and_get_returns_every_completed_message(
+    backend: Backend,
+) {
+    let ts = TestServer::spawn_on(backend).await;
     ts.llm.script(
         "a/one",
         Script::new()
@@ -139,6 +141,10 @@ async fn deltas_rebuild_each_answer_seq_increases_and_get_returns_every_complete
     assert!(total.prompt_tokens >= 11 && total.cost_usd >= 0.0033);
     assert_eq!(stored.last_seq, events.last().expect("last").event.seq);
 }
+on_both_backends!(
+    deltas_and_persistence,
+    deltas_rebuild_each_answer_seq_increases_and_get_returns_every_completed_message
+);
 
 #[tokio::test]
 async fn failing_models_fail_alone_with_their_reasons() {
@@ -229,9 +235,10 @@ async fn rate_limit_with_retry_after_is_retried_once_then_completes() {
     );
 }
 
-#[tokio::test]
-async fn a_client_that_leaves_does_not_stop_the_run_and_watch_replays_exactly_the_rest() {
-    let ts = TestServer::spawn().await;
+async fn a_client_that_leaves_does_not_stop_the_run_and_watch_replays_exactly_the_rest(
+    backend: Backend,
+) {
+    let ts = TestServer::spawn_on(backend).await;
     ts.llm.script(
         "s/slow",
         Script::new()
@@ -300,6 +307,10 @@ async fn a_client_that_leaves_does_not_stop_the_run_and_watch_replays_exactly_th
     assert_eq!(last_status(&rest), v1::DiscussionStatus::Idle as i32);
     assert_eq!(rest.last().expect("last").event.seq, done.last_seq);
 }
+on_both_backends!(
+    leave_and_rewatch,
+    a_client_that_leaves_does_not_stop_the_run_and_watch_replays_exactly_the_rest
+);
 
 #[tokio::test]
 async fn watch_mid_run_has_no_gap_and_no_duplicate_at_the_seam() {
@@ -377,7 +388,7 @@ async fn a_subscriber_that_never_reads_does_not_hold_up_the_others() {
         ..Default::default()
     })
     .await;
-    let text = moai_tests::fake_llm::text_of_tokens(4_000);
+    let text = moai_tests::fake_llm::text_of_tokens(20_000);
     ts.llm.script(
         "big/talker",
         Script::new()
@@ -403,17 +414,28 @@ async fn a_subscriber_that_never_reads_does_not_hold_up_the_others() {
         .expect("ok")
         .event
         .expect("event");
-    // A second subscriber on its own connection that never reads.
-    let stalled = ts
-        .discussions()
+    // A second subscriber on its own connection (with small HTTP/2 windows, as
+    // a slow client would have) that never reads.
+    let small = tonic::transport::Endpoint::from_shared(ts.url.clone())
+        .expect("url")
+        .initial_stream_window_size(Some(16 * 1024))
+        .initial_connection_window_size(Some(16 * 1024))
+        .connect()
         .await
-        .watch_discussion(v1::WatchDiscussionRequest {
-            discussion_id: first.discussion_id.clone(),
-            after_seq: 0,
-        })
-        .await
-        .expect("watch")
-        .into_inner();
+        .expect("connect");
+    let stalled = v1::discussion_service_client::DiscussionServiceClient::new(
+        tonic::service::interceptor::InterceptedService::new(
+            small,
+            moai_tests::server::KeyAuth::new(&ts.key, None),
+        ),
+    )
+    .watch_discussion(v1::WatchDiscussionRequest {
+        discussion_id: first.discussion_id.clone(),
+        after_seq: 0,
+    })
+    .await
+    .expect("watch")
+    .into_inner();
 
     let started = Instant::now();
     let rest = collect(reader, |r: v1::OpenDiscussionResponse| r.event, LIMIT).await;

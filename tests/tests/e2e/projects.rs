@@ -2,7 +2,9 @@
 //! durability, on SQLite and (when MOAI_TEST_POSTGRES_URL is set) PostgreSQL.
 
 use moai_proto::v1::{self, ModelList};
-use moai_tests::server::{Backend, TestOptions, TestServer, postgres_url};
+use moai_tests::server::{Backend, TestOptions, TestServer};
+
+use crate::on_both_backends;
 use tonic::Code;
 
 fn create(name: &str, models: &[&str]) -> v1::CreateProjectRequest {
@@ -12,29 +14,6 @@ fn create(name: &str, models: &[&str]) -> v1::CreateProjectRequest {
         system_prompt: String::new(),
         summarizer_model: String::new(),
     }
-}
-
-/// Runs a scenario on SQLite and, when configured, on PostgreSQL.
-macro_rules! on_both_backends {
-    ($name:ident, $scenario:ident) => {
-        mod $name {
-            use super::*;
-
-            #[tokio::test]
-            async fn sqlite() {
-                $scenario(Backend::Sqlite).await;
-            }
-
-            #[tokio::test]
-            async fn postgres() {
-                if postgres_url().is_none() {
-                    eprintln!("MOAI_TEST_POSTGRES_URL is not set: PostgreSQL variant not run here (.ci/run sets it)");
-                    return;
-                }
-                $scenario(Backend::Postgres).await;
-            }
-        }
-    };
 }
 
 async fn crud_round_trip(backend: Backend) {

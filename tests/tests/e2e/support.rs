@@ -112,3 +112,27 @@ pub async fn wait_idle(ts: &TestServer, id: &str) -> v1::Discussion {
 pub fn all_messages(d: &v1::Discussion) -> Vec<v1::Message> {
     d.rounds.iter().flat_map(|r| r.messages.clone()).collect()
 }
+
+/// Runs a scenario on SQLite and, when configured, on PostgreSQL.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($name:ident, $scenario:ident) => {
+        mod $name {
+            use super::*;
+
+            #[tokio::test]
+            async fn sqlite() {
+                $scenario(moai_tests::server::Backend::Sqlite).await;
+            }
+
+            #[tokio::test]
+            async fn postgres() {
+                if moai_tests::server::postgres_url().is_none() {
+                    eprintln!("MOAI_TEST_POSTGRES_URL is not set: PostgreSQL variant not run here (.ci/run sets it)");
+                    return;
+                }
+                $scenario(moai_tests::server::Backend::Postgres).await;
+            }
+        }
+    };
+}

@@ -6,9 +6,10 @@ use futures::StreamExt as _;
 use moai_proto::v1::{self, discussion_event::Payload};
 use moai_tests::events::collect;
 use moai_tests::fake_llm::Script;
-use moai_tests::server::{TestOptions, TestServer};
+use moai_tests::server::{Backend, TestOptions, TestServer};
 use tonic::Code;
 
+use crate::on_both_backends;
 use crate::support::*;
 
 async fn start(ts: &TestServer, req: v1::StartDiscussionRequest) -> Vec<moai_tests::events::Timed> {
@@ -31,9 +32,8 @@ fn script_three(ts: &TestServer) {
         .script("c/three", Script::new().text("Gamma says it depends."));
 }
 
-#[tokio::test]
-async fn models_speak_in_order_and_each_hears_everything_before() {
-    let ts = TestServer::spawn().await;
+async fn models_speak_in_order_and_each_hears_everything_before(backend: Backend) {
+    let ts = TestServer::spawn_on(backend).await;
     script_three(&ts);
     let p = project(&ts, "Indentation", &["a/one", "b/two", "c/three"]).await;
     let events = start(
@@ -90,6 +90,10 @@ async fn models_speak_in_order_and_each_hears_everything_before() {
             .all(|r| r.mode == v1::RoundMode::Sequential as i32)
     );
 }
+on_both_backends!(
+    turn_order,
+    models_speak_in_order_and_each_hears_everything_before
+);
 
 #[tokio::test]
 async fn discuss_after_open_continues_the_same_conversation() {
@@ -145,9 +149,8 @@ async fn discuss_after_open_continues_the_same_conversation() {
     assert_eq!(get(&ts, &id).await.rounds.len(), 3);
 }
 
-#[tokio::test]
-async fn stop_cancels_promptly_keeps_partial_text_and_refuses_more_rounds() {
-    let ts = TestServer::spawn().await;
+async fn stop_cancels_promptly_keeps_partial_text_and_refuses_more_rounds(backend: Backend) {
+    let ts = TestServer::spawn_on(backend).await;
     ts.llm.script(
         "slow/talker",
         Script::new()
@@ -227,6 +230,10 @@ async fn stop_cancels_promptly_keeps_partial_text_and_refuses_more_rounds() {
         .expect_err("stopped discussions take no more rounds");
     assert_eq!(err.code(), Code::FailedPrecondition);
 }
+on_both_backends!(
+    stop,
+    stop_cancels_promptly_keeps_partial_text_and_refuses_more_rounds
+);
 
 #[tokio::test]
 async fn a_second_run_while_one_is_running_is_refused() {
@@ -275,9 +282,8 @@ async fn a_second_run_while_one_is_running_is_refused() {
     assert_eq!(err.code(), Code::FailedPrecondition);
 }
 
-#[tokio::test]
-async fn a_mention_calls_only_that_model_with_the_context_and_the_users_words() {
-    let ts = TestServer::spawn().await;
+async fn a_mention_calls_only_that_model_with_the_context_and_the_users_words(backend: Backend) {
+    let ts = TestServer::spawn_on(backend).await;
     script_three(&ts);
     let p = project(&ts, "Mentions", &["a/one", "b/two", "c/three"]).await;
     let id = discussion_id(&open(&ts, &p.id, "Tabs or spaces?").await);
@@ -330,10 +336,13 @@ async fn a_mention_calls_only_that_model_with_the_context_and_the_users_words() 
         assert_eq!(err.code(), Code::InvalidArgument, "{model}");
     }
 }
+on_both_backends!(
+    mention,
+    a_mention_calls_only_that_model_with_the_context_and_the_users_words
+);
 
-#[tokio::test]
-async fn summary_and_export_cover_everyone_and_survive_hostile_markdown() {
-    let ts = TestServer::spawn().await;
+async fn summary_and_export_cover_everyone_and_survive_hostile_markdown(backend: Backend) {
+    let ts = TestServer::spawn_on(backend).await;
     let hostile = "# Heading from a model\n\nSee `code` and <script>alert('x')</script> & more.\n\n```rust\nfn main() {}\n```\n\n```\nunclosed fence";
     ts.llm.script("a/one", Script::new().text(hostile));
     ts.llm
@@ -425,6 +434,10 @@ async fn summary_and_export_cover_everyone_and_survive_hostile_markdown() {
         "Beta's plain answer."
     );
 }
+on_both_backends!(
+    summary_export,
+    summary_and_export_cover_everyone_and_survive_hostile_markdown
+);
 
 #[tokio::test]
 async fn the_oldest_rounds_are_trimmed_to_the_budget_and_the_question_kept() {
