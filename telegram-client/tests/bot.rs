@@ -11,7 +11,10 @@ use support::*;
 
 /// A streamed answer: `n` short sentences, paced so it takes a while.
 fn sentences(model: &str, n: usize) -> String {
-    (0..n).map(|i| format!("{model} point {i}.")).collect::<Vec<_>>().join(" ")
+    (0..n)
+        .map(|i| format!("{model} point {i}."))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[tokio::test]
@@ -20,8 +23,14 @@ async fn new_and_open_stream_one_message_per_model_with_throttled_edits() {
     let pace = Duration::from_millis(40);
     let alpha = sentences("Alpha", 30);
     let beta = format!("**Beta** thinks `a < b` & more. {}", sentences("Beta", 20));
-    w.ts.llm.script("fake/alpha", Script::new().text(alpha.clone()).token_pace(pace));
-    w.ts.llm.script("fake/beta", Script::new().text(beta.clone()).token_pace(pace));
+    w.ts.llm.script(
+        "fake/alpha",
+        Script::new().text(alpha.clone()).token_pace(pace),
+    );
+    w.ts.llm.script(
+        "fake/beta",
+        Script::new().text(beta.clone()).token_pace(pace),
+    );
 
     w.say("/new Roundtable fake/alpha fake/beta");
     w.expect_reply("Created and selected Roundtable").await;
@@ -31,24 +40,50 @@ async fn new_and_open_stream_one_message_per_model_with_throttled_edits() {
     let chat = w.tg.bot_messages(USER);
     let a = answers_of(&chat, "fake/alpha");
     let b = answers_of(&chat, "fake/beta");
-    assert_eq!((a.len(), b.len()), (1, 1), "one message per model: {:#?}", texts(&chat));
+    assert_eq!(
+        (a.len(), b.len()),
+        (1, 1),
+        "one message per model: {:#?}",
+        texts(&chat)
+    );
     assert_eq!(body(&a[0]), alpha);
-    assert_eq!(body(&b[0]), "Beta thinks a < b & more. ".to_owned() + &sentences("Beta", 20));
+    assert_eq!(
+        body(&b[0]),
+        "Beta thinks a < b & more. ".to_owned() + &sentences("Beta", 20)
+    );
     assert_eq!(b[0].parse_mode.as_deref(), Some("HTML"));
-    assert!(b[0].raw.contains("<b>Beta</b>") && b[0].raw.contains("<code>a &lt; b</code>"), "{}", b[0].raw);
+    assert!(
+        b[0].raw.contains("<b>Beta</b>") && b[0].raw.contains("<code>a &lt; b</code>"),
+        "{}",
+        b[0].raw
+    );
     for answer in [&a[0], &b[0]] {
         assert!(answer.edits >= 1, "streamed with edits");
         let mut last = answer.sent_at;
         for at in &answer.edit_times {
             let gap = at.duration_since(last);
-            assert!(gap >= Duration::from_millis(900), "edits {gap:?} apart: {:?}", answer.text);
+            assert!(
+                gap >= Duration::from_millis(900),
+                "edits {gap:?} apart: {:?}",
+                answer.text
+            );
             last = *at;
         }
     }
     let typing = w.tg.calls_to("sendChatAction");
-    assert!(typing.iter().any(|c| c.params["action"] == "typing"), "typing was shown");
-    assert_eq!(w.server_projects(USER).await, ["Roundtable"], "acting for telegram:{USER}");
-    assert!(w.server_projects(STRANGER).await.is_empty(), "nobody else sees it");
+    assert!(
+        typing.iter().any(|c| c.params["action"] == "typing"),
+        "typing was shown"
+    );
+    assert_eq!(
+        w.server_projects(USER).await,
+        ["Roundtable"],
+        "acting for telegram:{USER}"
+    );
+    assert!(
+        w.server_projects(STRANGER).await.is_empty(),
+        "nobody else sees it"
+    );
 }
 
 #[tokio::test]
@@ -68,55 +103,102 @@ async fn discuss_two_rounds_then_next_then_stop_while_streaming() {
     w.expect_reply("Round 3").await;
     w.expect_answers("fake/b", 3).await;
 
-    let slow = Script::new().text(sentences("Slow", 200)).token_pace(Duration::from_millis(50));
+    let slow = Script::new()
+        .text(sentences("Slow", 200))
+        .token_pace(Duration::from_millis(50));
     w.ts.llm.script("fake/a", slow);
     w.say("/next");
     w.expect_reply("Round 4").await;
-    w.expect_message(|m| m.text.starts_with("🤖 fake/a ✍️") && m.text.contains("Slow point"), "streaming")
-        .await;
+    w.expect_message(
+        |m| m.text.starts_with("🤖 fake/a ✍️") && m.text.contains("Slow point"),
+        "streaming",
+    )
+    .await;
     w.say("/stop");
     w.expect_reply("⏹ Stopped").await;
     let answers = w.expect_answers("fake/a", 4).await;
     let stopped = answers.last().expect("the stopped answer");
-    assert!(stopped.text.contains("Slow point 0."), "partial text kept: {}", stopped.text);
+    assert!(
+        stopped.text.contains("Slow point 0."),
+        "partial text kept: {}",
+        stopped.text
+    );
     assert!(stopped.text.ends_with("⏹ stopped"), "{}", stopped.text);
-    assert!(!stopped.text.contains("Slow point 199."), "stopped before the end");
+    assert!(
+        !stopped.text.contains("Slow point 199."),
+        "stopped before the end"
+    );
 }
 
 #[tokio::test]
 async fn a_mention_the_consensus_and_exports() {
     let w = World::start().await;
     w.ts.llm.script("fake/a", Script::new().text("A's view."));
-    w.ts.llm.script("fake/bee", Script::new().text("Bee's view."));
+    w.ts.llm
+        .script("fake/bee", Script::new().text("Bee's view."));
     w.say("/new Council fake/a fake/bee");
     w.expect_reply("Created and selected").await;
     w.say("/open Tabs or spaces?");
     w.expect_reply("Next: /discuss").await;
 
-    w.ts.llm.script("fake/bee", Script::new().text("Bee replies to you directly."));
+    w.ts.llm.script(
+        "fake/bee",
+        Script::new().text("Bee replies to you directly."),
+    );
     w.say("@bee why do you say so?");
     let reply = w.expect_reply("Bee replies to you directly.").await;
     assert!(reply.text.starts_with("🤖 fake/bee\n"), "{}", reply.text);
     let last = w.ts.llm.requests_for("fake/bee").pop().expect("a request");
-    assert!(last.messages.iter().any(|m| m.content.contains("why do you say so?")));
+    assert!(
+        last.messages
+            .iter()
+            .any(|m| m.content.contains("why do you say so?"))
+    );
 
-    w.ts.llm.script("fake/a", Script::new().text("## Agreements\nBoth like *code*."));
+    w.ts.llm.script(
+        "fake/a",
+        Script::new().text("## Agreements\nBoth like *code*."),
+    );
     w.say("/consensus");
     let summary = w.expect_reply("🧾 Consensus · fake/a").await;
-    w.expect_message(|m| m.id == summary.id && !m.text.contains('✍'), "final summary").await;
-    let summary = w.tg.bot_messages(USER).into_iter().find(|m| m.id == summary.id).expect("summary");
-    assert!(summary.text.ends_with("Agreements\n\nBoth like code."), "{}", summary.text);
+    w.expect_message(
+        |m| m.id == summary.id && !m.text.contains('✍'),
+        "final summary",
+    )
+    .await;
+    let summary =
+        w.tg.bot_messages(USER)
+            .into_iter()
+            .find(|m| m.id == summary.id)
+            .expect("summary");
+    assert!(
+        summary.text.ends_with("Agreements\n\nBoth like code."),
+        "{}",
+        summary.text
+    );
 
     w.say("/export");
-    let document = w.expect_message(|m| m.document.is_some(), "a document").await;
+    let document = w
+        .expect_message(|m| m.document.is_some(), "a document")
+        .await;
     let file = document.document.expect("document");
     assert!(file.file_name.ends_with(".md"), "{}", file.file_name);
     let markdown = String::from_utf8(file.content).expect("UTF-8");
-    assert!(markdown.contains("Tabs or spaces?") && markdown.contains("Bee's view."), "{markdown}");
+    assert!(
+        markdown.contains("Tabs or spaces?") && markdown.contains("Bee's view."),
+        "{markdown}"
+    );
 
     w.say("/export json");
     let json = w
-        .expect_message(|m| m.document.as_ref().is_some_and(|d| d.file_name.ends_with(".json")), "JSON")
+        .expect_message(
+            |m| {
+                m.document
+                    .as_ref()
+                    .is_some_and(|d| d.file_name.ends_with(".json"))
+            },
+            "JSON",
+        )
         .await;
     let value: serde_json::Value =
         serde_json::from_slice(&json.document.expect("document").content).expect("valid JSON");
@@ -134,22 +216,26 @@ async fn a_ten_thousand_character_answer_arrives_complete_in_well_formed_message
         ));
         i += 1;
     }
-    w.ts.llm.script("fake/long", Script::new().text(answer.clone()));
+    w.ts.llm
+        .script("fake/long", Script::new().text(answer.clone()));
     w.say("/new Long fake/long");
     w.expect_reply("Created and selected").await;
     w.say("/open Write a lot.");
     w.expect_reply("Next: /discuss").await;
 
-    let parts: Vec<_> = w
-        .tg
-        .bot_messages(USER)
-        .into_iter()
-        .filter(|m| m.text.starts_with("🤖 fake/long"))
-        .collect();
+    let parts: Vec<_> =
+        w.tg.bot_messages(USER)
+            .into_iter()
+            .filter(|m| m.text.starts_with("🤖 fake/long"))
+            .collect();
     assert!(parts.len() >= 3, "several messages: {}", parts.len());
     let mut seen = String::new();
     for part in &parts {
-        assert_eq!(part.parse_mode.as_deref(), Some("HTML"), "formatted, not the fallback");
+        assert_eq!(
+            part.parse_mode.as_deref(),
+            Some("HTML"),
+            "formatted, not the fallback"
+        );
         assert!(part.text.encode_utf16().count() <= 4096);
         seen.push_str(body(part));
         seen.push('\n');
@@ -160,11 +246,17 @@ async fn a_ten_thousand_character_answer_arrives_complete_in_well_formed_message
             format!("Paragraph {n}: <b>not bold</b> & AT&T bold {n}."),
             format!("let x{n} = a < b && c > d;"),
         ] {
-            let found = seen[at..].find(&needle).unwrap_or_else(|| panic!("{needle:?} missing or out of order"));
+            let found = seen[at..]
+                .find(&needle)
+                .unwrap_or_else(|| panic!("{needle:?} missing or out of order"));
             at += found + needle.len();
         }
     }
-    for call in w.tg.calls_to("sendMessage").iter().chain(&w.tg.calls_to("editMessageText")) {
+    for call in
+        w.tg.calls_to("sendMessage")
+            .iter()
+            .chain(&w.tg.calls_to("editMessageText"))
+    {
         assert_eq!(call.error, None, "every message well-formed");
     }
 }
@@ -175,25 +267,51 @@ async fn a_user_not_on_the_allowlist_is_refused_and_nothing_reaches_the_server()
     let ts = moai_tests::server::TestServer::spawn().await;
     let (proxy, connections) = counting_proxy(ts.addr).await;
     let state = tempfile::tempdir().expect("temp dir");
-    let _bot = start(config(&tg, &proxy, &ts.gateway_key, state.path().join("s.json")));
+    let _bot = start(config(
+        &tg,
+        &proxy,
+        &ts.gateway_key,
+        state.path().join("s.json"),
+    ));
 
     tg.send_text(STRANGER, "/new Mine fake/a");
     tg.send_text(STRANGER, "/open hello?");
     tg.send_text(STRANGER, "@fake/a hi");
     let refused = tg
-        .wait_until(LIMIT, |tg| tg.pending_updates() == 0 && !tg.bot_messages(STRANGER).is_empty())
+        .wait_until(LIMIT, |tg| {
+            tg.pending_updates() == 0 && !tg.bot_messages(STRANGER).is_empty()
+        })
         .await;
     assert!(refused, "a refusal");
     tokio::time::sleep(Duration::from_millis(500)).await;
     let replies = tg.bot_messages(STRANGER);
-    assert_eq!(replies.len(), 1, "one polite refusal: {:#?}", texts(&replies));
-    assert!(replies[0].text.contains("this bot is private"), "{}", replies[0].text);
-    assert_eq!(connections.load(Ordering::SeqCst), 0, "the server saw no call");
+    assert_eq!(
+        replies.len(),
+        1,
+        "one polite refusal: {:#?}",
+        texts(&replies)
+    );
+    assert!(
+        replies[0].text.contains("this bot is private"),
+        "{}",
+        replies[0].text
+    );
+    assert_eq!(
+        connections.load(Ordering::SeqCst),
+        0,
+        "the server saw no call"
+    );
     assert_eq!(ts.llm.request_count(), 0);
 
     tg.send_text(USER, "/projects");
-    assert!(tg.wait_until(LIMIT, |tg| !tg.bot_messages(USER).is_empty()).await);
-    assert!(connections.load(Ordering::SeqCst) > 0, "allowed users do reach the server");
+    assert!(
+        tg.wait_until(LIMIT, |tg| !tg.bot_messages(USER).is_empty())
+            .await
+    );
+    assert!(
+        connections.load(Ordering::SeqCst) > 0,
+        "allowed users do reach the server"
+    );
 }
 
 #[tokio::test]
@@ -213,7 +331,12 @@ async fn the_selected_project_survives_a_bot_restart() {
 async fn a_429_from_the_bot_api_is_waited_out_and_the_final_text_lands() {
     let w = World::start().await;
     let text = sentences("Patient", 40);
-    w.ts.llm.script("fake/p", Script::new().text(text.clone()).token_pace(Duration::from_millis(40)));
+    w.ts.llm.script(
+        "fake/p",
+        Script::new()
+            .text(text.clone())
+            .token_pace(Duration::from_millis(40)),
+    );
     w.say("/new Limits fake/p");
     w.expect_reply("Created and selected").await;
 
@@ -226,14 +349,32 @@ async fn a_429_from_the_bot_api_is_waited_out_and_the_final_text_lands() {
     assert_eq!(body(&answer), text, "the final text landed complete");
     let calls = w.tg.calls();
     for (i, call) in calls.iter().enumerate() {
-        if call.error.as_deref().is_some_and(|e| e.starts_with("Too Many Requests")) {
+        if call
+            .error
+            .as_deref()
+            .is_some_and(|e| e.starts_with("Too Many Requests"))
+        {
             let wait = if call.method == "sendMessage" { 1 } else { 2 };
-            let next = calls[i + 1..].iter().find(|c| c.method == call.method).expect("retried");
+            let next = calls[i + 1..]
+                .iter()
+                .find(|c| c.method == call.method)
+                .expect("retried");
             let gap = next.at.duration_since(call.at);
-            assert!(gap >= Duration::from_millis(wait * 1000 - 100), "{} retried after {gap:?}", call.method);
+            assert!(
+                gap >= Duration::from_millis(wait * 1000 - 100),
+                "{} retried after {gap:?}",
+                call.method
+            );
         }
     }
-    let limited = calls.iter().filter(|c| c.error.as_deref().is_some_and(|e| e.starts_with("Too Many"))).count();
+    let limited = calls
+        .iter()
+        .filter(|c| {
+            c.error
+                .as_deref()
+                .is_some_and(|e| e.starts_with("Too Many"))
+        })
+        .count();
     assert_eq!(limited, 3, "the injected 429s were hit");
 }
 
@@ -256,7 +397,11 @@ async fn a_failing_model_is_shown_as_a_warning_and_the_others_go_on() {
     w.expect_reply("Created and selected").await;
     w.say("/open Status?");
     let warning = w.expect_reply("⚠️ fake/bad: ").await;
-    assert!(warning.text.len() > "⚠️ fake/bad: ".len(), "with a reason: {}", warning.text);
+    assert!(
+        warning.text.len() > "⚠️ fake/bad: ".len(),
+        "with a reason: {}",
+        warning.text
+    );
     let ok = w.expect_answers("fake/ok", 1).await;
     assert_eq!(body(&ok[0]), "I am fine.");
 }
@@ -269,12 +414,23 @@ async fn delete_asks_for_confirmation_with_a_button() {
     w.say("/delete Doomed");
     let question = w.expect_reply("Delete Doomed").await;
     let markup = question.reply_markup.clone().expect("buttons");
-    let data = markup["inline_keyboard"][0][0]["callback_data"].as_str().expect("callback data").to_owned();
+    let data = markup["inline_keyboard"][0][0]["callback_data"]
+        .as_str()
+        .expect("callback data")
+        .to_owned();
     assert!(data.starts_with("del:"), "{data}");
-    assert_eq!(w.server_projects(USER).await, ["Doomed"], "nothing deleted before confirming");
+    assert_eq!(
+        w.server_projects(USER).await,
+        ["Doomed"],
+        "nothing deleted before confirming"
+    );
 
     w.tg.press_button(USER, USER, question.id, &data);
-    w.expect_message(|m| m.id == question.id && m.text.contains("Deleted Doomed"), "confirmation").await;
+    w.expect_message(
+        |m| m.id == question.id && m.text.contains("Deleted Doomed"),
+        "confirmation",
+    )
+    .await;
     assert!(w.server_projects(USER).await.is_empty());
     assert!(w.tg.calls_to("answerCallbackQuery").len() == 1);
 }

@@ -45,6 +45,35 @@ pub const BOT_USERNAME: &str = "moai_test_bot";
 /// Telegram's limit on a message's text, in UTF-16 code units.
 pub const MAX_TEXT: usize = 4096;
 
+/// Bot API method names are case-insensitive; calls are recorded under these.
+const METHODS: &[&str] = &[
+    "getMe",
+    "deleteWebhook",
+    "setWebhook",
+    "deleteMyCommands",
+    "sendChatAction",
+    "answerCallbackQuery",
+    "setMyDescription",
+    "setMyShortDescription",
+    "setChatMenuButton",
+    "setMyCommands",
+    "getWebhookInfo",
+    "sendMessage",
+    "editMessageText",
+    "editMessageReplyMarkup",
+    "deleteMessage",
+    "sendDocument",
+    "getUpdates",
+];
+
+/// The canonical spelling of a method name (`SendMessage` → `sendMessage`).
+fn canonical(method: &str) -> String {
+    METHODS
+        .iter()
+        .find(|m| m.eq_ignore_ascii_case(method))
+        .map_or_else(|| method.to_owned(), |m| (*m).to_owned())
+}
+
 /// One call the bot made.
 #[derive(Debug, Clone)]
 pub struct Call {
@@ -347,6 +376,7 @@ impl FakeTelegram {
     /// The calls of one method, in order.
     #[must_use]
     pub fn calls_to(&self, method: &str) -> Vec<Call> {
+        let method = canonical(method);
         self.shared
             .lock()
             .calls
@@ -379,7 +409,7 @@ impl FakeTelegram {
         self.shared
             .lock()
             .rate_limits
-            .insert(method.to_owned(), (n, retry_after_secs));
+            .insert(canonical(method), (n, retry_after_secs));
     }
 
     /// Waits until `check` holds, polling; `false` if `timeout` passed first.
@@ -564,6 +594,12 @@ impl Inner {
                     .uploads
                     .iter()
                     .find(|u| u.field == "document")
+                    .or_else(|| {
+                        // `document=attach://<part>` names the part holding the file.
+                        let attached = params.str("document")?;
+                        let part = attached.strip_prefix("attach://")?;
+                        params.uploads.iter().find(|u| u.field == part)
+                    })
                     .cloned()
                 else {
                     return Err(Failure::bad_request(
@@ -626,6 +662,7 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let method = canonical(&method);
     let content_type = headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

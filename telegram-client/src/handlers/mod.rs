@@ -224,10 +224,10 @@ async fn on_text(
         }
         return Ok(());
     }
-    if let Some((model, content)) = commands::parse_mention(&text) {
-        if !model.eq_ignore_ascii_case(me.username()) {
-            return discussion::mention(&mut ctx, &model, &content).await;
-        }
+    if let Some((model, content)) = commands::parse_mention(&text)
+        && !model.eq_ignore_ascii_case(me.username())
+    {
+        return discussion::mention(&mut ctx, &model, &content).await;
     }
     if ctx.private {
         ctx.reply("Ask all models with /open &lt;question&gt;, or one of them with @model &lt;message&gt;. /help lists everything.")

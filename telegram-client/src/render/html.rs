@@ -290,11 +290,8 @@ impl Renderer {
                     self.raw("</s>");
                 }
             }
-            TagEnd::Link | TagEnd::Image => {
-                if self.links.pop() == Some(true) {
-                    self.raw("</a>");
-                }
-            }
+            // The guard pops the link either way; only an emitted `<a>` is closed.
+            TagEnd::Link | TagEnd::Image if self.links.pop() == Some(true) => self.raw("</a>"),
             _ => {}
         }
     }

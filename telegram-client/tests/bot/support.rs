@@ -40,7 +40,10 @@ impl RunningBot {
             let _ = stop.send(());
         }
         let result = tokio::time::timeout(LIMIT, &mut self.task).await;
-        assert!(matches!(result, Ok(Ok(Ok(())))), "the bot stopped cleanly: {result:?}");
+        assert!(
+            matches!(result, Ok(Ok(Ok(())))),
+            "the bot stopped cleanly: {result:?}"
+        );
     }
 }
 
@@ -54,7 +57,9 @@ impl Drop for RunningBot {
 fn init_logs() {
     if std::env::var_os("TEST_LOG").is_some() {
         let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new("info,moai_telegram=debug"))
+            .with_env_filter(tracing_subscriber::EnvFilter::new(
+                "info,moai_telegram=debug",
+            ))
             .with_test_writer()
             .try_init();
     }
@@ -62,7 +67,11 @@ fn init_logs() {
 
 /// A configuration for the bot against `tg` and a server at `server_url`.
 pub fn config(tg: &FakeTelegram, server_url: &str, key: &str, state: PathBuf) -> Config {
-    let mut config = Config::new(SecretString::from(TOKEN), SecretString::from(key.to_owned()), state);
+    let mut config = Config::new(
+        SecretString::from(TOKEN),
+        SecretString::from(key.to_owned()),
+        state,
+    );
     config.api_url = Some(tg.api_url().parse().expect("fake URL"));
     config.server = server_url.to_owned();
     config.allowlist = Allowlist::of([USER as u64]);
@@ -77,7 +86,10 @@ pub fn start(config: Config) -> RunningBot {
     let task = tokio::spawn(moai_telegram::run(config, async move {
         let _ = stopped.await;
     }));
-    RunningBot { stop: Some(stop), task }
+    RunningBot {
+        stop: Some(stop),
+        task,
+    }
 }
 
 /// A server, a fake Bot API and the bot between them.
@@ -94,14 +106,24 @@ impl World {
         let tg = FakeTelegram::start().await;
         let ts = TestServer::spawn().await;
         let state_dir = tempfile::tempdir().expect("temp dir");
-        let mut world = World { tg, ts, state_dir, bot: None };
+        let mut world = World {
+            tg,
+            ts,
+            state_dir,
+            bot: None,
+        };
         world.bot = Some(start(world.config()));
         world
     }
 
     /// The bot's configuration in this world.
     pub fn config(&self) -> Config {
-        config(&self.tg, &self.ts.url, &self.ts.gateway_key, self.state_dir.path().join("state.json"))
+        config(
+            &self.tg,
+            &self.ts.url,
+            &self.ts.gateway_key,
+            self.state_dir.path().join("state.json"),
+        )
     }
 
     /// [`USER`] sends a message.
@@ -111,11 +133,16 @@ impl World {
 
     /// Waits for a bot message in the user's chat whose text contains `needle`.
     pub async fn expect_reply(&self, needle: &str) -> ChatMessage {
-        self.expect_message(|m| m.text.contains(needle), needle).await
+        self.expect_message(|m| m.text.contains(needle), needle)
+            .await
     }
 
     /// Waits for a bot message in the user's chat that satisfies `check`.
-    pub async fn expect_message(&self, check: impl Fn(&ChatMessage) -> bool, what: &str) -> ChatMessage {
+    pub async fn expect_message(
+        &self,
+        check: impl Fn(&ChatMessage) -> bool,
+        what: &str,
+    ) -> ChatMessage {
         let mut found = None;
         let ok = self
             .tg
@@ -124,7 +151,11 @@ impl World {
                 found.is_some()
             })
             .await;
-        assert!(ok, "no message {what:?}; the chat: {:#?}", texts(&self.tg.bot_messages(USER)));
+        assert!(
+            ok,
+            "no message {what:?}; the chat: {:#?}",
+            texts(&self.tg.bot_messages(USER))
+        );
         found.expect("found")
     }
 
@@ -138,18 +169,30 @@ impl World {
                 answers.len() >= count && answers.iter().all(|m| !m.text.contains('✍'))
             })
             .await;
-        assert!(ok, "{count} final answers of {model}; the chat: {:#?}", texts(&self.tg.bot_messages(USER)));
+        assert!(
+            ok,
+            "{count} final answers of {model}; the chat: {:#?}",
+            texts(&self.tg.bot_messages(USER))
+        );
         answers
     }
 
     /// The names of the projects the server holds for `user`, acting as the bot does.
     pub async fn server_projects(&self, user: i64) -> Vec<String> {
-        let channel = self.ts.auth_channel(&self.ts.gateway_key, Some(&format!("telegram:{user}"))).await;
+        let channel = self
+            .ts
+            .auth_channel(&self.ts.gateway_key, Some(&format!("telegram:{user}")))
+            .await;
         let response = ProjectServiceClient::new(channel)
             .list_projects(ListProjectsRequest::default())
             .await
             .expect("list projects");
-        response.into_inner().projects.into_iter().map(|p| p.name).collect()
+        response
+            .into_inner()
+            .projects
+            .into_iter()
+            .map(|p| p.name)
+            .collect()
     }
 }
 
@@ -176,7 +219,9 @@ pub fn body(message: &ChatMessage) -> &str {
 
 /// A TCP proxy in front of `target` that counts the connections made to it.
 pub async fn counting_proxy(target: SocketAddr) -> (String, Arc<AtomicUsize>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let addr = listener.local_addr().expect("address");
     let count = Arc::new(AtomicUsize::new(0));
     let counter = count.clone();
