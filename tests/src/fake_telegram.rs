@@ -14,12 +14,14 @@
 
 mod body;
 mod entities;
+mod methods;
+mod objects;
 
 use std::{
     collections::{HashMap, VecDeque},
     net::SocketAddr,
     sync::{Arc, Mutex, MutexGuard, PoisonError},
-    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+    time::{Duration, Instant},
 };
 
 use axum::{
@@ -35,6 +37,8 @@ use tokio::{sync::Notify, task::JoinHandle};
 
 pub use body::{Params, Upload};
 pub use entities::visible_text;
+use methods::{Failure, failure};
+use objects::{chat_json, user_json};
 
 /// The token the fake accepts.
 pub const TOKEN: &str = "123456789:AAF-moai-fake-telegram-token";
@@ -116,22 +120,6 @@ pub struct ChatMessage {
     pub caption: Option<String>,
 }
 
-struct Failure {
-    code: u16,
-    description: String,
-    retry_after: Option<u64>,
-}
-
-impl Failure {
-    fn bad_request(description: impl Into<String>) -> Self {
-        Failure {
-            code: 400,
-            description: description.into(),
-            retry_after: None,
-        }
-    }
-}
-
 struct PendingUpdate {
     id: i64,
     json: Value,
@@ -176,74 +164,6 @@ pub struct FakeTelegram {
     shared: Arc<Shared>,
     addr: SocketAddr,
     _server: Arc<ServerGuard>,
-}
-
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
-
-fn user_json(id: i64) -> Value {
-    if id == BOT_ID {
-        return json!({ "id": BOT_ID, "is_bot": true, "first_name": "moai", "username": BOT_USERNAME });
-    }
-    json!({ "id": id, "is_bot": false, "first_name": format!("User {id}"), "username": format!("user{id}"), "language_code": "en" })
-}
-
-fn chat_json(id: i64) -> Value {
-    if id > 0 {
-        json!({ "id": id, "type": "private", "first_name": format!("User {id}"), "username": format!("user{id}") })
-    } else {
-        json!({ "id": id, "type": "group", "title": "Test group" })
-    }
-}
-
-fn telegram_len(text: &str) -> usize {
-    text.encode_utf16().count()
-}
-
-impl ChatMessage {
-    /// The message as the Bot API returns it.
-    fn to_json(&self, user: i64) -> Value {
-        let from = if self.from_bot {
-            user_json(BOT_ID)
-        } else {
-            user_json(user)
-        };
-        let mut message = json!({
-            "message_id": self.id,
-            "from": from,
-            "chat": chat_json(self.chat_id),
-            "date": unix_now(),
-        });
-        if let Some(document) = &self.document {
-            message["document"] = json!({
-                "file_id": format!("doc-{}-{}", self.chat_id, self.id),
-                "file_unique_id": format!("u{}-{}", self.chat_id, self.id),
-                "file_name": document.file_name,
-                "mime_type": document.media_type.clone().unwrap_or_else(|| "application/octet-stream".into()),
-                "file_size": document.content.len(),
-            });
-            if let Some(caption) = &self.caption {
-                message["caption"] = json!(caption);
-            }
-        } else {
-            message["text"] = json!(self.text);
-            if !self.from_bot && self.text.starts_with('/') {
-                let command_len = self.text.split_whitespace().next().map_or(0, telegram_len);
-                message["entities"] =
-                    json!([{ "type": "bot_command", "offset": 0, "length": command_len }]);
-            }
-        }
-        if self.edits > 0 {
-            message["edit_date"] = json!(unix_now());
-        }
-        if let Some(markup) = &self.reply_markup {
-            message["reply_markup"] = markup.clone();
-        }
-        message
-    }
 }
 
 impl FakeTelegram {
@@ -431,200 +351,6 @@ impl FakeTelegram {
     }
 }
 
-impl Inner {
-    fn new_message(
-        &mut self,
-        chat: i64,
-        from_bot: bool,
-        text: String,
-        raw: String,
-        parse_mode: Option<String>,
-    ) -> ChatMessage {
-        let next = self.next_message_id.entry(chat).or_insert(0);
-        *next += 1;
-        ChatMessage {
-            id: *next,
-            chat_id: chat,
-            from_bot,
-            text,
-            raw,
-            parse_mode,
-            edits: 0,
-            sent_at: Instant::now(),
-            edit_times: Vec::new(),
-            reply_markup: None,
-            document: None,
-            caption: None,
-        }
-    }
-
-    /// The text a call asks to show, checked as Telegram checks it.
-    fn checked_text(
-        &mut self,
-        params: &Params,
-        field: &str,
-    ) -> Result<(String, String, Option<String>), Failure> {
-        let raw = params.str(field).unwrap_or_default();
-        let parse_mode = params.str("parse_mode").filter(|m| !m.is_empty());
-        let text = match parse_mode.as_deref() {
-            Some(mode) if mode.eq_ignore_ascii_case("html") => {
-                if self.reject_formatting > 0 {
-                    self.reject_formatting -= 1;
-                    return Err(Failure::bad_request(
-                        "Bad Request: can't parse entities: Can't find end of the entity starting at byte offset 0",
-                    ));
-                }
-                visible_text(&raw).map_err(Failure::bad_request)?
-            }
-            Some(mode) => {
-                return Err(Failure::bad_request(format!(
-                    "Bad Request: unsupported parse_mode \"{mode}\""
-                )));
-            }
-            None => raw.clone(),
-        };
-        if text.trim().is_empty() {
-            return Err(Failure::bad_request("Bad Request: message text is empty"));
-        }
-        if telegram_len(&text) > MAX_TEXT {
-            return Err(Failure::bad_request("Bad Request: message is too long"));
-        }
-        Ok((text, raw, parse_mode))
-    }
-
-    fn message_mut(&mut self, params: &Params) -> Result<&mut ChatMessage, Failure> {
-        let chat = params
-            .int("chat_id")
-            .ok_or_else(|| Failure::bad_request("Bad Request: chat not found"))?;
-        let id = params.int("message_id").unwrap_or(0);
-        self.messages
-            .iter_mut()
-            .find(|m| m.chat_id == chat && m.id == id)
-            .ok_or_else(|| Failure::bad_request("Bad Request: message to edit not found"))
-    }
-
-    fn call(&mut self, method: &str, params: &Params) -> Result<Value, Failure> {
-        match method {
-            "getMe" => {
-                let mut me = user_json(BOT_ID);
-                me["can_join_groups"] = json!(true);
-                me["can_read_all_group_messages"] = json!(false);
-                me["supports_inline_queries"] = json!(false);
-                me["can_connect_to_business"] = json!(false);
-                me["has_main_web_app"] = json!(false);
-                Ok(me)
-            }
-            "deleteWebhook"
-            | "setWebhook"
-            | "deleteMyCommands"
-            | "sendChatAction"
-            | "answerCallbackQuery"
-            | "setMyDescription"
-            | "setMyShortDescription"
-            | "setChatMenuButton" => Ok(json!(true)),
-            "setMyCommands" => {
-                self.commands = params
-                    .json("commands")
-                    .and_then(|c| c.as_array().cloned())
-                    .unwrap_or_default();
-                Ok(json!(true))
-            }
-            "getWebhookInfo" => Ok(
-                json!({ "url": "", "has_custom_certificate": false, "pending_update_count": self.updates.len() }),
-            ),
-            "sendMessage" => {
-                let chat = params
-                    .int("chat_id")
-                    .ok_or_else(|| Failure::bad_request("Bad Request: chat not found"))?;
-                let (text, raw, parse_mode) = self.checked_text(params, "text")?;
-                let mut message = self.new_message(chat, true, text, raw, parse_mode);
-                message.reply_markup = params.json("reply_markup");
-                let json = message.to_json(chat);
-                self.messages.push(message);
-                Ok(json)
-            }
-            "editMessageText" => {
-                let (text, raw, parse_mode) = self.checked_text(params, "text")?;
-                let markup = params.json("reply_markup");
-                let message = self.message_mut(params)?;
-                if message.raw == raw
-                    && message.parse_mode == parse_mode
-                    && message.reply_markup == markup
-                {
-                    return Err(Failure::bad_request(
-                        "Bad Request: message is not modified: specified new message content and reply markup are \
-                         exactly the same as a current content and reply markup of the message",
-                    ));
-                }
-                message.text = text;
-                message.raw = raw;
-                message.parse_mode = parse_mode;
-                message.reply_markup = markup;
-                message.edits += 1;
-                message.edit_times.push(Instant::now());
-                let chat = message.chat_id;
-                Ok(message.to_json(chat))
-            }
-            "editMessageReplyMarkup" => {
-                let markup = params.json("reply_markup");
-                let message = self.message_mut(params)?;
-                message.reply_markup = markup;
-                message.edits += 1;
-                message.edit_times.push(Instant::now());
-                let chat = message.chat_id;
-                Ok(message.to_json(chat))
-            }
-            "deleteMessage" => {
-                let chat = params.int("chat_id").unwrap_or(0);
-                let id = params.int("message_id").unwrap_or(0);
-                let before = self.messages.len();
-                self.messages.retain(|m| !(m.chat_id == chat && m.id == id));
-                if self.messages.len() == before {
-                    return Err(Failure::bad_request(
-                        "Bad Request: message to delete not found",
-                    ));
-                }
-                Ok(json!(true))
-            }
-            "sendDocument" => {
-                let chat = params
-                    .int("chat_id")
-                    .ok_or_else(|| Failure::bad_request("Bad Request: chat not found"))?;
-                let Some(upload) = params
-                    .uploads
-                    .iter()
-                    .find(|u| u.field == "document")
-                    .or_else(|| {
-                        // `document=attach://<part>` names the part holding the file.
-                        let attached = params.str("document")?;
-                        let part = attached.strip_prefix("attach://")?;
-                        params.uploads.iter().find(|u| u.field == part)
-                    })
-                    .cloned()
-                else {
-                    return Err(Failure::bad_request(
-                        "Bad Request: there is no document in the request",
-                    ));
-                };
-                if upload.content.is_empty() {
-                    return Err(Failure::bad_request("Bad Request: file must be non-empty"));
-                }
-                let mut message = self.new_message(chat, true, String::new(), String::new(), None);
-                message.caption = params.str("caption");
-                message.document = Some(upload);
-                let json = message.to_json(chat);
-                self.messages.push(message);
-                Ok(json)
-            }
-            _ => Err(Failure {
-                code: 404,
-                description: "Not Found: method not found".into(),
-                retry_after: None,
-            }),
-        }
-    }
-}
-
 /// Long-polls for updates at or after `offset`, confirming those before it.
 async fn get_updates(shared: &Shared, params: &Params) -> Value {
     let offset = params.int("offset").unwrap_or(0);
@@ -734,13 +460,4 @@ async fn handle(
             .into_response(),
         Err(fail) => failure(&fail),
     }
-}
-
-fn failure(fail: &Failure) -> Response {
-    let mut body = json!({ "ok": false, "error_code": fail.code, "description": fail.description });
-    if let Some(secs) = fail.retry_after {
-        body["parameters"] = json!({ "retry_after": secs });
-    }
-    let status = StatusCode::from_u16(fail.code).unwrap_or(StatusCode::BAD_REQUEST);
-    (status, axum::Json(body)).into_response()
 }
