@@ -22,8 +22,14 @@ use std::{sync::Arc, time::Duration};
 
 use secrecy::ExposeSecret;
 use teloxide::{
-    Bot, dispatching::Dispatcher, dptree, error_handlers::LoggingErrorHandler, prelude::Requester,
-    update_listeners::Polling, utils::command::BotCommands,
+    Bot,
+    dispatching::{Dispatcher, UpdateHandlerTracingExt},
+    dptree,
+    error_handlers::LoggingErrorHandler,
+    prelude::Requester,
+    types::Update,
+    update_listeners::Polling,
+    utils::command::BotCommands,
 };
 
 use crate::{api::Moai, commands::Command, handlers::App, state::FileStorage};
@@ -69,7 +75,10 @@ pub async fn run(
         config.edit_interval,
         config.typing_interval,
     ));
-    let mut dispatcher = Dispatcher::builder(bot.clone(), handlers::schema())
+    // Every update's handling, spawned runs included, is logged under its id.
+    let handler = handlers::schema()
+        .instrument_with(|update: Update| tracing::info_span!("update", update_id = update.id.0));
+    let mut dispatcher = Dispatcher::builder(bot.clone(), handler)
         .dependencies(dptree::deps![app.clone()])
         .default_handler(|update| async move {
             tracing::debug!(update_id = update.id.0, "ignored an update");

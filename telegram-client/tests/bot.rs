@@ -434,3 +434,74 @@ async fn delete_asks_for_confirmation_with_a_button() {
     assert!(w.server_projects(USER).await.is_empty());
     assert!(w.tg.calls_to("answerCallbackQuery").len() == 1);
 }
+
+#[tokio::test]
+async fn an_unreachable_server_is_one_friendly_line() {
+    let tg = moai_tests::fake_telegram::FakeTelegram::start().await;
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", closed.local_addr().expect("address"));
+    drop(closed);
+    let state = tempfile::tempdir().expect("temp dir");
+    let _bot = start(config(&tg, &url, "some-key", state.path().join("s.json")));
+
+    tg.send_text(USER, "/projects");
+    assert!(
+        tg.wait_until(LIMIT, |tg| !tg.bot_messages(USER).is_empty())
+            .await
+    );
+    let reply = &tg.bot_messages(USER)[0];
+    assert_eq!(
+        reply.text,
+        "⚠️ The moai server can't be reached right now. Please try again in a moment."
+    );
+}
+
+#[tokio::test]
+async fn the_binary_runs_from_the_environment_refuses_everyone_on_an_empty_list_and_logs_no_secret()
+{
+    let tg = moai_tests::fake_telegram::FakeTelegram::start().await;
+    let ts = moai_tests::server::TestServer::spawn().await;
+    let state = tempfile::tempdir().expect("temp dir");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_moai-telegram"))
+        .env("TELOXIDE_TOKEN", moai_tests::fake_telegram::TOKEN)
+        .env("MOAI_TELEGRAM_API_URL", tg.api_url())
+        .env("MOAI_SERVER", &ts.url)
+        .env("MOAI_API_KEY", &ts.gateway_key)
+        .env("MOAI_TELEGRAM_ALLOWED_USERS", "")
+        .env("MOAI_TELEGRAM_STATE", state.path().join("state.json"))
+        .env("MOAI_TELEGRAM_POLL_TIMEOUT", "1")
+        .env("RUST_LOG", "debug")
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the binary starts");
+
+    tg.send_text(USER, "/projects");
+    let refused = tg
+        .wait_until(LIMIT, |tg| !tg.bot_messages(USER).is_empty())
+        .await;
+    child.start_kill().expect("stop the bot");
+    let output = child.wait_with_output().await.expect("output");
+    let logs = String::from_utf8_lossy(&output.stdout).into_owned()
+        + &String::from_utf8_lossy(&output.stderr);
+    assert!(refused, "a refusal; logs:\n{logs}");
+    assert!(
+        tg.bot_messages(USER)[0]
+            .text
+            .contains("this bot is private")
+    );
+    assert!(
+        logs.contains("refuse everyone"),
+        "says why at start-up:\n{logs}"
+    );
+    assert!(
+        !logs.contains(moai_tests::fake_telegram::TOKEN),
+        "the token is never logged"
+    );
+    assert!(!logs.contains(&ts.gateway_key), "the key is never logged");
+    assert!(!tg.commands().is_empty(), "the command menu is registered");
+}
