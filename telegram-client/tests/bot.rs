@@ -505,3 +505,45 @@ async fn the_binary_runs_from_the_environment_refuses_everyone_on_an_empty_list_
     assert!(!logs.contains(&ts.gateway_key), "the key is never logged");
     assert!(!tg.commands().is_empty(), "the command menu is registered");
 }
+
+#[tokio::test]
+async fn in_a_group_commands_addressed_to_the_bot_work_and_chatter_is_ignored() {
+    let w = World::start().await;
+    const GROUP: i64 = -500;
+    let text = sentences("Group", 25);
+    w.ts.llm.script(
+        "fake/g",
+        Script::new()
+            .text(text.clone())
+            .token_pace(Duration::from_millis(60)),
+    );
+    w.tg.send_text_in(GROUP, USER, "/new@moai_test_bot Team fake/g");
+    w.tg.send_text_in(GROUP, USER, "just chatting, not for the bot");
+    w.tg.send_text_in(GROUP, USER, "/open@other_bot not for us either");
+    w.tg.send_text_in(GROUP, USER, "/open What now?");
+    let done =
+        w.tg.wait_until(LIMIT, |tg| {
+            tg.bot_messages(GROUP)
+                .iter()
+                .any(|m| m.text.starts_with("Next:"))
+        })
+        .await;
+    assert!(done, "{:#?}", texts(&w.tg.bot_messages(GROUP)));
+    let chat = w.tg.bot_messages(GROUP);
+    assert_eq!(
+        chat.len(),
+        3,
+        "created, the answer, the hint: {:#?}",
+        texts(&chat)
+    );
+    let answer = &answers_of(&chat, "fake/g")[0];
+    assert_eq!(body(answer), text);
+    let mut last = answer.sent_at;
+    for at in &answer.edit_times {
+        assert!(
+            at.duration_since(last) >= Duration::from_millis(2900),
+            "slower edits in groups"
+        );
+        last = *at;
+    }
+}

@@ -158,9 +158,16 @@ impl Ctx {
         };
         match self.api.get_project(&id).await {
             Ok(project) => Ok(Some(project)),
-            Err(status) if status.code() == Code::NotFound => {
+            Err(status) if status.code() == Code::NotFound && self.private => {
                 self.save(|s| *s = ChatState::default()).await?;
                 self.reply("Your current project no longer exists. /projects lists yours.")
+                    .await?;
+                Ok(None)
+            }
+            // In a group the chat's project may be another member's (projects
+            // belong to users): leave the selection alone.
+            Err(status) if status.code() == Code::NotFound => {
+                self.reply("This chat's project is not one of yours (or is gone). /use one of yours: /projects lists them.")
                     .await?;
                 Ok(None)
             }
