@@ -46,10 +46,14 @@ impl LlmClient {
     /// # Errors
     /// `LlmError::Config` when there is no provider, a base URL is not an
     /// http(s) URL, a key cannot be sent as a header, or a concurrency limit
-    /// is zero.
+    /// or a timeout is zero.
     pub fn new(settings: LlmSettings) -> Result<Self, LlmError> {
+        settings.timeouts.check().map_err(|name| LlmError::Config {
+            reason: format!("{name} must be more than 0"),
+        })?;
         let http = reqwest::Client::builder()
             .connect_timeout(settings.timeouts.connect())
+            .user_agent(concat!("moai/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| LlmError::Config {
                 reason: format!("cannot build the HTTP client: {e}"),
@@ -107,5 +111,28 @@ impl LlmClient {
             .models
             .get(&self.inner.router, &self.inner.settings)
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_zero_timeout_is_a_config_error_naming_it() {
+        let mut settings = LlmSettings::default();
+        settings.timeouts.first_token_ms = 0;
+        let error = LlmClient::new(settings).err().map(|e| e.to_string());
+        assert_eq!(
+            error.as_deref(),
+            Some("invalid model settings: timeouts.first_token_ms must be more than 0")
+        );
+    }
+
+    #[test]
+    fn default_settings_build_and_route_everything_to_openrouter() -> Result<(), LlmError> {
+        let llm = LlmClient::new(LlmSettings::default())?;
+        assert_eq!(llm.provider_for("anything/at-all")?, "openrouter");
+        Ok(())
     }
 }

@@ -23,15 +23,16 @@ pub enum LlmError {
     /// HTTP 429 after the retries ran out.
     #[error("rate limited (HTTP 429)")]
     RateLimited { retry_after: Option<Duration> },
-    /// Any other non-success HTTP status (5xx after retries, 4xx at once), or
-    /// an error object the provider sent before any text.
+    /// Any other non-success HTTP status (5xx after retries, 4xx at once, a
+    /// 429 for an exhausted quota), or an error object the provider sent
+    /// before any text. `detail` is the provider's own message, if it gave one.
     #[error("upstream error (HTTP {status}){}", detail_suffix(.detail))]
     Upstream { status: u16, detail: Option<String> },
     /// The stream failed or ended without finishing after `chunks` chunks of
     /// text; the text already received is still good.
     #[error("stream broke after {chunks} chunks")]
     BrokenStream { chunks: usize, reason: String },
-    /// The stream finished properly but carried no text.
+    /// The stream finished properly but carried no text (or only whitespace).
     #[error("empty answer")]
     EmptyAnswer,
     /// A chunk that is not valid JSON (or not valid SSE).
@@ -87,6 +88,8 @@ fn human_duration(d: Duration) -> String {
 pub(crate) struct HttpStatusError {
     pub status: u16,
     pub retry_after: Option<Duration>,
+    /// A 429 that says the account is out of credit (not worth retrying).
+    pub quota_exhausted: bool,
     pub detail: Option<String>,
 }
 
@@ -100,7 +103,7 @@ impl std::error::Error for HttpStatusError {}
 
 impl From<HttpStatusError> for LlmError {
     fn from(e: HttpStatusError) -> Self {
-        if e.status == 429 {
+        if e.status == 429 && !e.quota_exhausted {
             LlmError::RateLimited {
                 retry_after: e.retry_after,
             }
@@ -117,7 +120,8 @@ impl From<HttpStatusError> for LlmError {
 const MAX_DETAIL_CHARS: usize = 200;
 
 /// The human part of an error body: OpenAI's `error.message` when the body is
-/// JSON of that shape, else the text itself; trimmed and shortened.
+/// JSON of that shape, else the text itself unless it is an HTML page (a
+/// proxy's error page says nothing useful); trimmed and shortened.
 pub(crate) fn error_detail(body: &[u8]) -> Option<String> {
     #[derive(serde::Deserialize)]
     struct Wrapped {
@@ -134,7 +138,7 @@ pub(crate) fn error_detail(body: &[u8]) -> Option<String> {
         _ => String::from_utf8_lossy(body).into_owned(),
     };
     let text = text.trim();
-    if text.is_empty() {
+    if text.is_empty() || text.starts_with('<') {
         return None;
     }
     let mut short: String = text.chars().take(MAX_DETAIL_CHARS).collect();
@@ -158,6 +162,7 @@ impl LlmError {
             OpenAIError::ApiError(api) => HttpStatusError {
                 status: api.status_code.as_u16(),
                 retry_after: None,
+                quota_exhausted: false,
                 detail: error_detail(api.api_error.message.as_bytes()),
             }
             .into(),
@@ -258,10 +263,21 @@ mod tests {
             LlmError::from(HttpStatusError {
                 status,
                 retry_after: None,
+                quota_exhausted: false,
                 detail: None,
             })
         };
         assert!(matches!(e(429), LlmError::RateLimited { .. }));
+        let quota = LlmError::from(HttpStatusError {
+            status: 429,
+            retry_after: None,
+            quota_exhausted: true,
+            detail: Some("You exceeded your current quota".into()),
+        });
+        assert_eq!(
+            quota.to_string(),
+            "upstream error (HTTP 429): You exceeded your current quota"
+        );
         assert!(matches!(e(503), LlmError::Upstream { status: 503, .. }));
         assert!(matches!(e(400), LlmError::Upstream { status: 400, .. }));
     }
@@ -277,6 +293,10 @@ mod tests {
             Some("bad gateway")
         );
         assert_eq!(error_detail(b""), None);
+        assert_eq!(
+            error_detail(b"<html><body>502 Bad Gateway</body></html>"),
+            None
+        );
         let long = "x".repeat(1000);
         let detail = error_detail(long.as_bytes()).unwrap_or_default();
         assert_eq!(detail.chars().count(), MAX_DETAIL_CHARS + 1);

@@ -147,11 +147,14 @@ impl Provider {
             .into_iter()
             .filter_map(|value| serde_json::from_value::<WireModel>(value).ok())
             .filter(|m| !m.id.is_empty())
-            .map(|m| ModelInfo {
-                name: m.name.unwrap_or_else(|| m.id.clone()),
-                context_length: m.context_length.unwrap_or(0),
-                provider: self.settings.name.clone(),
-                id: m.id,
+            .map(|m| {
+                let id = self.settings.full_model_id(&m.id);
+                ModelInfo {
+                    name: m.name.unwrap_or_else(|| id.clone()),
+                    context_length: m.context_length.unwrap_or(0),
+                    provider: self.settings.name.clone(),
+                    id,
+                }
             })
             .collect();
         Ok(models)

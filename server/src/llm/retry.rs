@@ -4,8 +4,9 @@
 //!
 //! Retried: connect errors, HTTP 429 (waiting at least `Retry-After`) and 5xx,
 //! with exponential backoff and jitter, every wait capped at `max_delay_ms`.
-//! Not retried: other 4xx. The final non-success answer is handed up as an
-//! [`HttpStatusError`] so its status survives whatever the body looks like.
+//! Not retried: other 4xx, and a 429 for an exhausted quota. The final
+//! non-success answer is handed up as an [`HttpStatusError`] so its status
+//! survives whatever the body looks like.
 
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -18,7 +19,7 @@ use tokio::time::Instant;
 use tower::{Layer, Service, ServiceExt};
 
 use super::error::{HttpStatusError, error_detail};
-use super::settings::RetrySettings;
+use super::settings::{RetrySettings, millis};
 
 /// Most of an error body we read to explain the failure.
 const MAX_ERROR_BODY: usize = 16 * 1024;
@@ -64,8 +65,8 @@ pub fn backoff_delay(
     } else {
         0.0
     };
-    let base = Duration::from_millis(policy.base_delay_ms);
-    let cap = Duration::from_millis(policy.max_delay_ms);
+    let base = millis(policy.base_delay_ms);
+    let cap = millis(policy.max_delay_ms);
     let delay = match retry_after {
         Some(wait) => wait.saturating_add(base.min(cap).mul_f64(jitter)),
         None => {
@@ -141,27 +142,21 @@ where
             let mut outcome = first.await;
             let mut retry = 0;
             loop {
-                let (retryable, wait_hint) = match &outcome {
-                    Ok(response) if response.status().is_success() => return outcome,
-                    Ok(response) => {
-                        let status = response.status();
-                        let retryable = status.as_u16() == 429 || status.is_server_error();
-                        (retryable, retry_after(response.headers()))
-                    }
-                    Err(OpenAIError::Reqwest(e)) => (e.is_connect(), None),
-                    Err(_) => (false, None),
+                let failure = match outcome {
+                    Ok(response) if response.status().is_success() => return Ok(response),
+                    Ok(response) => Failure::Status(read_status_error(response).await),
+                    Err(error) => Failure::Transport(error),
                 };
-                if !retryable || retry >= policy.max_retries {
-                    return finish(outcome).await;
+                if !failure.is_retryable() || retry >= policy.max_retries {
+                    return Err(failure.into_error());
                 }
-                let delay = backoff_delay(&policy, retry, wait_hint, rand::random::<f64>());
+                let delay = backoff_delay(&policy, retry, failure.retry_after(), rand::random());
                 tracing::warn!(
                     retry = retry + 1,
-                    status = outcome.as_ref().ok().map(|r| r.status().as_u16()),
+                    failure = %failure,
                     delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
                     "model call failed before the first token; retrying"
                 );
-                drop(outcome);
                 clock.set(Instant::now() + delay);
                 tokio::time::sleep(delay).await;
                 retry += 1;
@@ -174,15 +169,54 @@ where
     }
 }
 
-/// Passes success and transport errors through; turns a non-success response
-/// into `OpenAIError::Boxed(HttpStatusError)`.
-async fn finish(
-    outcome: Result<reqwest::Response, OpenAIError>,
-) -> Result<reqwest::Response, OpenAIError> {
-    let mut response = match outcome {
-        Ok(response) if !response.status().is_success() => response,
-        other => return other,
-    };
+/// A failed attempt.
+enum Failure {
+    /// A non-success answer, body already read.
+    Status(HttpStatusError),
+    Transport(OpenAIError),
+}
+
+impl Failure {
+    /// Connect errors, 5xx and 429 — except a 429 for an exhausted quota,
+    /// which no waiting fixes.
+    fn is_retryable(&self) -> bool {
+        match self {
+            Failure::Status(e) => {
+                (e.status == 429 && !e.quota_exhausted) || (500..600).contains(&e.status)
+            }
+            Failure::Transport(OpenAIError::Reqwest(e)) => e.is_connect(),
+            Failure::Transport(_) => false,
+        }
+    }
+
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Failure::Status(e) => e.retry_after,
+            Failure::Transport(_) => None,
+        }
+    }
+
+    /// The final error, handed up through async-openai; a status travels
+    /// boxed so it survives whatever the body looked like.
+    fn into_error(self) -> OpenAIError {
+        match self {
+            Failure::Status(e) => OpenAIError::Boxed(Box::new(e)),
+            Failure::Transport(e) => e,
+        }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Status(e) => write!(f, "{e}"),
+            Failure::Transport(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+/// Reads (a bounded part of) a non-success answer.
+async fn read_status_error(mut response: reqwest::Response) -> HttpStatusError {
     let status = response.status().as_u16();
     let retry_after = retry_after(response.headers());
     let mut body = Vec::new();
@@ -192,11 +226,32 @@ async fn finish(
             Ok(None) | Err(_) => break,
         }
     }
-    Err(OpenAIError::Boxed(Box::new(HttpStatusError {
+    HttpStatusError {
         status,
         retry_after,
+        quota_exhausted: status == 429 && is_quota_exhausted(&body),
         detail: error_detail(&body),
-    })))
+    }
+}
+
+/// OpenAI answers 429 with `insufficient_quota` when the account is out of
+/// credit: a permanent failure that only looks like a rate limit.
+fn is_quota_exhausted(body: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Wrapped {
+        error: Inner,
+    }
+    #[derive(serde::Deserialize)]
+    struct Inner {
+        #[serde(rename = "type")]
+        kind: Option<String>,
+        code: Option<serde_json::Value>,
+    }
+    const QUOTA: &str = "insufficient_quota";
+    serde_json::from_slice::<Wrapped>(body).is_ok_and(|w| {
+        w.error.kind.as_deref() == Some(QUOTA)
+            || w.error.code.as_ref().and_then(|c| c.as_str()) == Some(QUOTA)
+    })
 }
 
 #[cfg(test)]
@@ -244,6 +299,38 @@ mod tests {
         assert_eq!(backoff_delay(&POLICY, 0, None, -3.0), ms(50));
         assert_eq!(backoff_delay(&POLICY, 0, None, 7.0), ms(100));
         assert_eq!(backoff_delay(&POLICY, 0, None, f64::NAN), ms(50));
+    }
+
+    #[test]
+    fn statuses_worth_retrying_are_429_and_5xx() {
+        let status = |status, quota_exhausted| {
+            Failure::Status(HttpStatusError {
+                status,
+                retry_after: None,
+                quota_exhausted,
+                detail: None,
+            })
+            .is_retryable()
+        };
+        assert!(status(429, false) && status(500, false) && status(503, false));
+        assert!(!status(429, true), "an exhausted quota is permanent");
+        assert!(!status(400, false) && !status(401, false) && !status(404, false));
+        let other = Failure::Transport(OpenAIError::InvalidArgument("x".into()));
+        assert!(!other.is_retryable());
+    }
+
+    #[test]
+    fn only_an_exhausted_quota_makes_a_429_permanent() {
+        assert!(is_quota_exhausted(
+            br#"{"error":{"message":"You exceeded your current quota","type":"insufficient_quota","code":"insufficient_quota"}}"#
+        ));
+        assert!(!is_quota_exhausted(
+            br#"{"error":{"message":"Rate limit reached","type":"requests","code":"rate_limit_exceeded"}}"#
+        ));
+        assert!(!is_quota_exhausted(
+            br#"{"error":{"message":"slow down","code":429}}"#
+        ));
+        assert!(!is_quota_exhausted(b"Too Many Requests"));
     }
 
     #[test]

@@ -98,6 +98,24 @@ impl Default for ProviderSettings {
 }
 
 impl ProviderSettings {
+    /// The full model id for an id this provider lists: with `strip_prefix`,
+    /// its first prefix is put back (`llama3` -> `ollama/llama3`), so that
+    /// what `/models` shows routes back here.
+    pub fn full_model_id(&self, upstream_id: &str) -> String {
+        match self.models.first() {
+            Some(prefix)
+                if self.strip_prefix
+                    && !self
+                        .models
+                        .iter()
+                        .any(|p| upstream_id.starts_with(p.as_str())) =>
+            {
+                format!("{prefix}{upstream_id}")
+            }
+            _ => upstream_id.to_owned(),
+        }
+    }
+
     /// The model id to send to this provider for the full id `model_id`.
     pub fn upstream_model_id<'a>(&self, model_id: &'a str) -> &'a str {
         if !self.strip_prefix {
@@ -136,18 +154,41 @@ impl Default for Timeouts {
     }
 }
 
+/// Longest wait any setting can ask for (30 days): larger values are clamped
+/// so that deadline arithmetic cannot overflow.
+pub(crate) const MAX_WAIT_MS: u64 = 30 * 24 * 3600 * 1000;
+
+/// `ms` as a duration, clamped to [`MAX_WAIT_MS`].
+pub(crate) fn millis(ms: u64) -> Duration {
+    Duration::from_millis(ms.min(MAX_WAIT_MS))
+}
+
 impl Timeouts {
     pub fn connect(&self) -> Duration {
-        Duration::from_millis(self.connect_ms)
+        millis(self.connect_ms)
     }
     pub fn first_token(&self) -> Duration {
-        Duration::from_millis(self.first_token_ms)
+        millis(self.first_token_ms)
     }
     pub fn idle(&self) -> Duration {
-        Duration::from_millis(self.idle_ms)
+        millis(self.idle_ms)
     }
     pub fn total(&self) -> Duration {
-        Duration::from_millis(self.total_ms)
+        millis(self.total_ms)
+    }
+
+    /// # Errors
+    /// The name of the first limit that is zero (which would fail every call).
+    pub(crate) fn check(&self) -> Result<(), &'static str> {
+        [
+            ("timeouts.connect_ms", self.connect_ms),
+            ("timeouts.first_token_ms", self.first_token_ms),
+            ("timeouts.idle_ms", self.idle_ms),
+            ("timeouts.total_ms", self.total_ms),
+        ]
+        .into_iter()
+        .find(|(_, ms)| *ms == 0)
+        .map_or(Ok(()), |(name, _)| Err(name))
     }
 }
 
@@ -217,12 +258,37 @@ mod tests {
         assert_eq!(settings.context_budget("openai/gpt-4o"), 128_000);
         assert_eq!(settings.context_budget("other"), 8000);
         assert_eq!(
+            settings.providers[0].full_model_id("gpt-4o"),
+            "openai/gpt-4o"
+        );
+        assert_eq!(
+            settings.providers[0].full_model_id("openai/gpt-4o"),
+            "openai/gpt-4o"
+        );
+        assert_eq!(
             settings.providers[0].upstream_model_id("openai/gpt-4o"),
             "gpt-4o"
         );
         // The key is redacted in Debug output.
         assert!(!format!("{settings:?}").contains("sk-test"));
         Ok(())
+    }
+
+    #[test]
+    fn huge_limits_are_clamped_and_zero_limits_rejected() {
+        let huge = Timeouts {
+            total_ms: u64::MAX,
+            ..Timeouts::default()
+        };
+        assert_eq!(huge.total(), Duration::from_millis(MAX_WAIT_MS));
+        // Deadline arithmetic stays in range.
+        let _ = tokio::time::Instant::now() + huge.total();
+        assert_eq!(huge.check(), Ok(()));
+        let zero = Timeouts {
+            idle_ms: 0,
+            ..Timeouts::default()
+        };
+        assert_eq!(zero.check(), Err("timeouts.idle_ms"));
     }
 
     #[test]

@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::chat::{ChatChunk, ChatRequest, Usage};
-use super::error::{LlmError, TimeoutKind, error_detail};
+use super::error::{HttpStatusError, LlmError, TimeoutKind, error_detail};
 use super::retry::AttemptClock;
 use super::router::Route;
 use super::settings::{RetrySettings, Timeouts};
@@ -45,6 +45,7 @@ pub(crate) fn chat_stream(
         pending: VecDeque::new(),
         text_chunks: 0,
         text_bytes: 0,
+        visible_text: false,
         finished: false,
         usage: None,
         started: None,
@@ -72,6 +73,8 @@ struct Call {
     pending: VecDeque<Item>,
     text_chunks: usize,
     text_bytes: usize,
+    /// Some delta had more than whitespace.
+    visible_text: bool,
     /// A `finish_reason` was seen: the answer is complete.
     finished: bool,
     usage: Option<Usage>,
@@ -180,6 +183,7 @@ impl Call {
                     alive = true;
                     self.text_chunks += 1;
                     self.text_bytes += text.len();
+                    self.visible_text |= !text.trim().is_empty();
                     self.pending.push_back(Ok(ChatChunk::Delta(text)));
                 }
             }
@@ -224,7 +228,7 @@ impl Call {
             };
             return Some(self.fail(error));
         }
-        if self.text_chunks == 0 {
+        if !self.visible_text {
             return Some(self.fail(LlmError::EmptyAnswer));
         }
         let usage = self.usage.unwrap_or_default();
@@ -299,10 +303,13 @@ async fn first_token_expired(clock: &AttemptClock, limit: Duration) {
 /// failure (`Upstream`), after some text the stream broke.
 fn mid_stream_error(chunks: usize, status: Option<u16>, reason: &str) -> LlmError {
     if chunks == 0 {
-        LlmError::Upstream {
+        HttpStatusError {
             status: status.unwrap_or(502),
+            retry_after: None,
+            quota_exhausted: false,
             detail: error_detail(reason.as_bytes()),
         }
+        .into()
     } else {
         LlmError::BrokenStream {
             chunks,

@@ -3,8 +3,13 @@
 
 use std::time::Duration;
 
+use std::future::Future;
+use std::pin::Pin;
+
+use axum::body::Body;
+use axum::response::Response;
 use bytes::Bytes;
-use futures::Stream;
+use futures::{FutureExt, Stream};
 use serde_json::{Value, json};
 
 use super::DropGuard;
@@ -174,36 +179,59 @@ fn event(value: &Value) -> Bytes {
 }
 
 /// The frames as an HTTP body stream. The guard records the stream as
-/// dropped unless it ran to its end (a scripted abort counts as an end).
+/// dropped unless it ran to its end (a scripted abort counts as an end);
+/// once `stopped` resolves the stream is cut off like a crashed server's.
 pub(super) fn body_stream(
     frames: Vec<Frame>,
     guard: DropGuard,
+    stopped: impl Future<Output = ()> + Send + 'static,
 ) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
-    struct State {
+    struct State<S> {
         frames: std::vec::IntoIter<Frame>,
         guard: DropGuard,
+        stopped: Pin<Box<S>>,
+        /// Cut off: never poll `stopped` again.
+        done: bool,
     }
     let state = State {
         frames: frames.into_iter(),
         guard,
+        stopped: Box::pin(stopped),
+        done: false,
     };
     futures::stream::unfold(state, |mut state| async move {
-        match state.frames.next() {
-            Some(Frame::Data(delay, bytes)) => {
-                if !delay.is_zero() {
-                    tokio::time::sleep(delay).await;
-                }
-                Some((Ok(bytes), state))
+        if state.done {
+            return None;
+        }
+        let frame = state.frames.next();
+        let delay = match &frame {
+            Some(Frame::Data(delay, _)) => *delay,
+            // Pause before a cut: the body going pending makes hyper flush
+            // what was written, so the client really gets the chunks before
+            // the cut (an error right away would discard them).
+            Some(Frame::Abort) => Duration::from_millis(10),
+            None => Duration::ZERO,
+        };
+        let stopped = if delay.is_zero() {
+            (&mut state.stopped).now_or_never().is_some()
+        } else {
+            tokio::select! {
+                biased;
+                () = &mut state.stopped => true,
+                () = tokio::time::sleep(delay) => false,
             }
-            Some(Frame::Abort) => {
-                // Pause first: the body going pending makes hyper flush what
-                // was written, so the client really gets the chunks before
-                // the cut (an error right away would discard them).
-                tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        match frame {
+            _ if stopped => {
                 state.guard.defuse();
-                let error =
-                    std::io::Error::new(std::io::ErrorKind::ConnectionAborted, "scripted cut");
-                Some((Err(error), state))
+                state.done = true;
+                Some((Err(cut("fake LLM stopped")), state))
+            }
+            Some(Frame::Data(_, bytes)) => Some((Ok(bytes), state)),
+            Some(Frame::Abort) => {
+                state.guard.defuse();
+                state.done = true;
+                Some((Err(cut("scripted cut")), state))
             }
             None => {
                 state.guard.defuse();
@@ -211,4 +239,14 @@ pub(super) fn body_stream(
             }
         }
     })
+}
+
+fn cut(why: &'static str) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::ConnectionAborted, why)
+}
+
+/// A response whose body fails at once: the connection is cut.
+pub(super) fn cut_off() -> Response {
+    let body = futures::stream::once(async { Err::<Bytes, _>(cut("fake LLM stopped")) });
+    Response::new(Body::from_stream(body))
 }

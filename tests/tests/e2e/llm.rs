@@ -173,6 +173,17 @@ async fn empty_answer_is_an_error() {
 }
 
 #[tokio::test]
+async fn whitespace_only_answer_is_empty_too() {
+    let fake = FakeLlm::start().await;
+    fake.script("m", Script::new().text(" \n\n "));
+    let llm = client(settings_for(&fake));
+
+    let outcome = run(&llm, ask("m", "hi")).await;
+
+    assert_eq!(outcome.error, Some(LlmError::EmptyAnswer));
+}
+
+#[tokio::test]
 async fn cut_mid_stream_is_a_broken_stream_after_the_text_so_far() {
     let fake = FakeLlm::start().await;
     fake.script(
@@ -193,6 +204,41 @@ async fn cut_mid_stream_is_a_broken_stream_after_the_text_so_far() {
         outcome.error
     );
     assert_eq!(fake.requests().len(), 1, "a broken stream is never retried");
+}
+
+#[tokio::test]
+async fn provider_dying_mid_stream_is_a_broken_stream() {
+    let fake = FakeLlm::start().await;
+    fake.script(
+        "m",
+        Script::new()
+            .text(FakeLlm::text_of_tokens(100))
+            .token_pace(Duration::from_millis(20)),
+    );
+    let llm = client(settings_for(&fake));
+    let mut stream = llm.stream_chat(ask("m", "hi"));
+    assert_eq!(stream.next().await, Some(Ok(ChatChunk::Delta("w0".into()))));
+
+    drop(fake);
+    let mut rest = Outcome::default();
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(ChatChunk::Delta(text)) => rest.deltas.push(text),
+            Ok(ChatChunk::Usage(usage)) => rest.usage.push(usage),
+            Err(error) => rest.error = Some(error),
+        }
+    }
+
+    assert!(
+        rest.deltas.len() < 99,
+        "the answer went on: {}",
+        rest.deltas.len()
+    );
+    assert!(
+        matches!(rest.error, Some(LlmError::BrokenStream { .. })),
+        "{:?}",
+        rest.error
+    );
 }
 
 #[tokio::test]

@@ -41,6 +41,27 @@ async fn models_are_routed_by_alias_then_prefix_then_catch_all() {
 }
 
 #[tokio::test]
+async fn stripped_prefix_is_removed_upstream_and_restored_in_listings() {
+    let ollama = FakeLlm::start().await;
+    ollama.register_model("llama3");
+    let others = FakeLlm::start().await;
+    let mut local = provider("ollama", ollama.base_url(), &["ollama/"]);
+    local.strip_prefix = true;
+    let llm = client(LlmSettings {
+        providers: vec![local, provider("others", others.base_url(), &[])],
+        ..LlmSettings::default()
+    });
+
+    let listed: Vec<String> = llm.list_models().await.into_iter().map(|m| m.id).collect();
+    let outcome = run(&llm, ask("ollama/llama3", "hi")).await;
+
+    assert_eq!(listed, ["ollama/llama3"]);
+    assert_eq!(outcome.error, None);
+    assert_eq!(ollama.requests()[0].model, "llama3");
+    assert!(others.requests().is_empty());
+}
+
+#[tokio::test]
 async fn model_without_a_provider_is_unknown_provider() {
     let fake = FakeLlm::start().await;
     let llm = client(LlmSettings {

@@ -1,0 +1,250 @@
+//! Load generator for `OpenDiscussion`: starts the fake model upstream in this
+//! process and the real `moai-server` binary as a child process (SQLite in a
+//! temp dir), then runs C concurrent clients, each asking M models a question
+//! R times in a row, and prints figures. Loopback only; it stops by itself.
+//!
+//! `cargo run --release -p moai-tests --bin moai-load -- --concurrency 1,100,1000`
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use clap::Parser;
+use futures::StreamExt as _;
+use moai_proto::v1::{self, discussion_event::Payload};
+use moai_tests::fake_llm::{FakeLlm, Script};
+use moai_tests::server::KeyAuth;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Channel, Endpoint};
+
+const KEY: &str = "load-generator-key-0001";
+
+/// Measures moai's overhead on parallel rounds against a fake upstream.
+#[derive(Parser, Debug)]
+struct Args {
+    /// Concurrent clients, one level after another.
+    #[arg(long, value_delimiter = ',', default_value = "1,100,1000")]
+    concurrency: Vec<usize>,
+    /// Models per project (M).
+    #[arg(long, default_value_t = 4)]
+    models: usize,
+    /// Rounds each client runs in a row at each level.
+    #[arg(long, default_value_t = 5)]
+    rounds: usize,
+    /// Upstream latency to the first token, in ms.
+    #[arg(long, default_value_t = 200)]
+    first_token_ms: u64,
+    /// Tokens per answer.
+    #[arg(long, default_value_t = 20)]
+    tokens: usize,
+    /// Upstream pace between tokens, in ms.
+    #[arg(long, default_value_t = 10)]
+    pace_ms: u64,
+    /// The server binary (default: next to this one).
+    #[arg(long)]
+    server_bin: Option<PathBuf>,
+}
+
+struct Sample {
+    first_delta: Duration,
+    total: Duration,
+    failed: bool,
+}
+
+struct ServerProcess(Child);
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn peak_rss_mib(pid: u32) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = ((p / 100.0) * (sorted.len() as f64 - 1.0)).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let llm = FakeLlm::start().await;
+    let text = moai_tests::fake_llm::text_of_tokens(args.tokens);
+    let models: Vec<String> = (0..args.models).map(|i| format!("bench/model-{i}")).collect();
+    for m in &models {
+        llm.script(
+            m,
+            Script::new()
+                .text(text.clone())
+                .first_token_delay(Duration::from_millis(args.first_token_ms))
+                .token_pace(Duration::from_millis(args.pace_ms)),
+        );
+    }
+    let slowest = Duration::from_millis(args.first_token_ms)
+        + Duration::from_millis(args.pace_ms) * u32::try_from(args.tokens.saturating_sub(1)).unwrap_or(0);
+
+    let data = tempfile::tempdir()?;
+    let config = data.path().join("bench.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[limits]\nsubscriber_buffer = 8192\n\n[llm]\nmodels_cache_secs = 300\n\n[[llm.providers]]\nname = \"fake\"\nbase_url = \"{}\"\napi_key = \"fake\"\nmax_concurrency = 100000\n",
+            llm.base_url()
+        ),
+    )?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let bin = match args.server_bin {
+        Some(b) => b,
+        None => std::env::current_exe()?
+            .parent()
+            .context("exe dir")?
+            .join("moai-server"),
+    };
+    if !bin.exists() {
+        bail!("{} not found: build it with `cargo build --release -p moai-server`", bin.display());
+    }
+    let server = ServerProcess(
+        Command::new(&bin)
+            .arg("--config")
+            .arg(&config)
+            .env("MOAI_DATA_DIR", data.path())
+            .env("MOAI_LISTEN", format!("127.0.0.1:{port}"))
+            .env("MOAI_API_KEYS", format!("bench:{KEY}"))
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .with_context(|| format!("starting {}", bin.display()))?,
+    );
+    let pid = server.0.id();
+    let endpoint = Endpoint::from_shared(format!("http://127.0.0.1:{port}"))?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let first = loop {
+        match endpoint.connect().await {
+            Ok(c) => break c,
+            Err(_) if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(50)).await,
+            Err(e) => bail!("server did not come up: {e}"),
+        }
+    };
+    let project = v1::project_service_client::ProjectServiceClient::new(InterceptedService::new(
+        first,
+        KeyAuth::new(KEY, None),
+    ))
+    .create_project(v1::CreateProjectRequest {
+        name: "bench".into(),
+        models: models.clone(),
+        ..Default::default()
+    })
+    .await?
+    .into_inner()
+    .project
+    .context("project")?;
+    let project_id = Arc::new(project.id);
+
+    println!(
+        "moai-load: M={} models, upstream first token {} ms + {} tokens at {} ms (slowest model {:.0} ms), {} rounds per client",
+        args.models,
+        args.first_token_ms,
+        args.tokens,
+        args.pace_ms,
+        ms(slowest),
+        args.rounds
+    );
+    println!(
+        "{:>6} {:>8} {:>10} {:>10} {:>11} {:>11} {:>9} {:>8} {:>12}",
+        "C", "rounds", "ttfd p50", "ttfd p99", "added p50", "added p99", "rounds/s", "failed", "server MiB"
+    );
+    for &c in &args.concurrency {
+        // One HTTP/2 connection per 50 clients, as separate client machines would have.
+        let mut channels: Vec<Channel> = Vec::new();
+        for _ in 0..c.div_ceil(50) {
+            channels.push(endpoint.connect().await?);
+        }
+        let started = Instant::now();
+        let mut tasks = Vec::with_capacity(c);
+        for i in 0..c {
+            let channel = channels[i / 50].clone();
+            let project_id = project_id.clone();
+            let rounds = args.rounds;
+            tasks.push(tokio::spawn(async move {
+                let mut client = v1::discussion_service_client::DiscussionServiceClient::new(
+                    InterceptedService::new(channel, KeyAuth::new(KEY, None)),
+                );
+                let mut samples = Vec::with_capacity(rounds);
+                for r in 0..rounds {
+                    let t0 = Instant::now();
+                    let mut first_delta = None;
+                    let mut failed = false;
+                    match client
+                        .open_discussion(v1::OpenDiscussionRequest {
+                            project_id: project_id.to_string(),
+                            question: format!("client {i} round {r}: what is the answer?"),
+                        })
+                        .await
+                    {
+                        Ok(resp) => {
+                            let mut stream = resp.into_inner();
+                            while let Some(item) = stream.next().await {
+                                match item.map(|r| r.event.and_then(|e| e.payload)) {
+                                    Ok(Some(Payload::MessageDelta(_))) if first_delta.is_none() => {
+                                        first_delta = Some(t0.elapsed());
+                                    }
+                                    Ok(Some(Payload::MessageFailed(_))) | Err(_) => failed = true,
+                                    _ => {}
+                                }
+                            }
+                        }
+                        Err(_) => failed = true,
+                    }
+                    samples.push(Sample {
+                        first_delta: first_delta.unwrap_or_else(|| t0.elapsed()),
+                        total: t0.elapsed(),
+                        failed: failed || first_delta.is_none(),
+                    });
+                }
+                samples
+            }));
+        }
+        let mut samples = Vec::new();
+        for t in tasks {
+            samples.extend(t.await?);
+        }
+        let wall = started.elapsed();
+        let mut ttfd: Vec<Duration> = samples.iter().map(|s| s.first_delta).collect();
+        let mut added: Vec<Duration> = samples.iter().map(|s| s.total.saturating_sub(slowest)).collect();
+        ttfd.sort();
+        added.sort();
+        let failed = samples.iter().filter(|s| s.failed).count();
+        println!(
+            "{:>6} {:>8} {:>8.1}ms {:>8.1}ms {:>9.1}ms {:>9.1}ms {:>9.1} {:>8} {:>12}",
+            c,
+            samples.len(),
+            ms(percentile(&ttfd, 50.0)),
+            ms(percentile(&ttfd, 99.0)),
+            ms(percentile(&added, 50.0)),
+            ms(percentile(&added, 99.0)),
+            samples.len() as f64 / wall.as_secs_f64(),
+            failed,
+            peak_rss_mib(pid).map_or("n/a".to_owned(), |m| format!("{m:.1}")),
+        );
+    }
+    println!("(ttfd: request to first delta; added: round time minus the slowest model's upstream time; server MiB: peak RSS so far)");
+    drop(server);
+    Ok(())
+}
