@@ -546,4 +546,13 @@ async fn in_a_group_commands_addressed_to_the_bot_work_and_chatter_is_ignored() 
         );
         last = *at;
     }
+    let typing = w.tg.calls_to("sendChatAction");
+    let typing = typing
+        .iter()
+        .filter(|c| c.params["chat_id"] == GROUP)
+        .count();
+    assert!(
+        typing >= 2,
+        "typing re-sent while the model works: {typing}"
+    );
 }
