@@ -205,6 +205,7 @@ pub fn help_html() -> String {
                     "@model <message>",
                     "talk to one model, with the discussion as context",
                 ),
+                ("reply to an answer", "talk to the model that wrote it"),
                 ("/consensus [model]", "ask for the consensus summary"),
                 ("/export [md|json]", "the current discussion as a document"),
                 (

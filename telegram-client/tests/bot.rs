@@ -203,6 +203,12 @@ async fn a_mention_the_consensus_and_exports() {
     let value: serde_json::Value =
         serde_json::from_slice(&json.document.expect("document").content).expect("valid JSON");
     assert!(value.to_string().contains("Tabs or spaces?"));
+
+    w.say("/status");
+    let status = w.expect_reply("📁 Project: Council").await;
+    for part in ["Tabs or spaces?", "3 round(s), idle", "tokens", "No run going"] {
+        assert!(status.text.contains(part), "{part:?} in {}", status.text);
+    }
 }
 
 #[tokio::test]
@@ -554,5 +560,37 @@ async fn in_a_group_commands_addressed_to_the_bot_work_and_chatter_is_ignored() 
     assert!(
         typing >= 2,
         "typing re-sent while the model works: {typing}"
+    );
+}
+
+#[tokio::test]
+async fn replying_to_an_answer_talks_to_the_model_that_wrote_it() {
+    let w = World::start().await;
+    w.ts.llm
+        .script("fake/one", Script::new().text("One says yes."));
+    w.ts.llm
+        .script("fake/two", Script::new().text("Two says no."));
+    w.say("/new Pair fake/one fake/two");
+    w.expect_reply("Created and selected").await;
+    w.say("/open Yes or no?");
+    w.expect_reply("Next: /discuss").await;
+    let two = w.expect_reply("Two says no.").await;
+
+    w.ts.llm
+        .script("fake/two", Script::new().text("Two explains why."));
+    w.tg.send_reply(USER, two.id, "Why not?");
+    let reply = w.expect_reply("Two explains why.").await;
+    assert!(reply.text.starts_with("🤖 fake/two\n"), "{}", reply.text);
+    let asked = w.ts.llm.requests_for("fake/two").pop().expect("a request");
+    assert!(
+        asked
+            .messages
+            .iter()
+            .any(|m| m.content.contains("Why not?"))
+    );
+    assert_eq!(
+        w.ts.llm.requests_for("fake/one").len(),
+        1,
+        "only the replied-to model"
     );
 }

@@ -224,10 +224,30 @@ impl FakeTelegram {
 
     /// `user` sends `text` in `chat` (negative ids are groups); returns the message id.
     pub fn send_text_in(&self, chat: i64, user: i64, text: &str) -> i64 {
+        self.send(chat, user, text, None)
+    }
+
+    /// `user` answers the message `reply_to` of their private chat with `text`
+    /// (Telegram's "reply"); returns the message id.
+    pub fn send_reply(&self, user: i64, reply_to: i64, text: &str) -> i64 {
+        self.send(user, user, text, Some(reply_to))
+    }
+
+    fn send(&self, chat: i64, user: i64, text: &str, reply_to: Option<i64>) -> i64 {
         let id = {
             let mut inner = self.shared.lock();
+            let replied = reply_to.and_then(|id| {
+                let original = inner
+                    .messages
+                    .iter()
+                    .find(|m| m.chat_id == chat && m.id == id)?;
+                Some(original.to_json(user))
+            });
             let message = inner.new_message(chat, false, text.to_owned(), text.to_owned(), None);
-            let json = message.to_json(user);
+            let mut json = message.to_json(user);
+            if let Some(replied) = replied {
+                json["reply_to_message"] = replied;
+            }
             let id = message.id;
             inner.messages.push(message);
             self.push_update(&mut inner, "message", json);

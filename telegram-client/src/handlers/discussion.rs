@@ -257,6 +257,18 @@ pub(super) async fn status(ctx: &mut Ctx) -> HandlerResult {
                     escape(&question),
                     discussion.rounds.len()
                 ));
+                if let Some(usage) = discussion
+                    .usage
+                    .filter(|u| u.prompt_tokens + u.completion_tokens > 0)
+                {
+                    let tokens = usage.prompt_tokens + usage.completion_tokens;
+                    let cost = if usage.cost_usd > 0.0 {
+                        format!(" · ${:.4}", usage.cost_usd)
+                    } else {
+                        String::new()
+                    };
+                    html.push_str(&format!("🧮 {tokens} tokens{cost}\n"));
+                }
             }
             Err(status) => html.push_str(&format!(
                 "💬 Discussion: unavailable ({})\n",

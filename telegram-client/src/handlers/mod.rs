@@ -231,6 +231,12 @@ async fn on_text(
         }
         return Ok(());
     }
+    if let Some(model) = msg
+        .reply_to_message()
+        .and_then(|replied| answer_author(replied, &me))
+    {
+        return discussion::mention(&mut ctx, &model, text.trim()).await;
+    }
     if let Some((model, content)) = commands::parse_mention(&text)
         && !model.eq_ignore_ascii_case(me.username())
     {
@@ -241,6 +247,24 @@ async fn on_text(
             .await?;
     }
     Ok(())
+}
+
+/// The model that wrote one of the bot's answer messages, read from its
+/// header, so that replying to an answer talks to that model.
+fn answer_author(message: &Message, me: &Me) -> Option<String> {
+    if message
+        .from
+        .as_ref()
+        .is_none_or(|from| from.id != me.user.id)
+    {
+        return None;
+    }
+    let first_line = message.text()?.lines().next()?;
+    let header = first_line
+        .strip_prefix("🤖 ")
+        .or_else(|| first_line.strip_prefix("🧾 Consensus · "))?;
+    let model = header.split(' ').next()?;
+    (!model.is_empty()).then(|| model.to_owned())
 }
 
 async fn run_command(ctx: &mut Ctx, command: Command) -> HandlerResult {

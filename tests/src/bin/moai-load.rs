@@ -86,7 +86,9 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let llm = FakeLlm::start().await;
     let text = moai_tests::fake_llm::text_of_tokens(args.tokens);
-    let models: Vec<String> = (0..args.models).map(|i| format!("bench/model-{i}")).collect();
+    let models: Vec<String> = (0..args.models)
+        .map(|i| format!("bench/model-{i}"))
+        .collect();
     for m in &models {
         llm.script(
             m,
@@ -97,7 +99,8 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     let slowest = Duration::from_millis(args.first_token_ms)
-        + Duration::from_millis(args.pace_ms) * u32::try_from(args.tokens.saturating_sub(1)).unwrap_or(0);
+        + Duration::from_millis(args.pace_ms)
+            * u32::try_from(args.tokens.saturating_sub(1)).unwrap_or(0);
 
     let data = tempfile::tempdir()?;
     let config = data.path().join("bench.toml");
@@ -108,7 +111,9 @@ async fn main() -> anyhow::Result<()> {
             llm.base_url()
         ),
     )?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
     let bin = match args.server_bin {
         Some(b) => b,
         None => std::env::current_exe()?
@@ -117,7 +122,10 @@ async fn main() -> anyhow::Result<()> {
             .join("moai-server"),
     };
     if !bin.exists() {
-        bail!("{} not found: build it with `cargo build --release -p moai-server`", bin.display());
+        bail!(
+            "{} not found: build it with `cargo build --release -p moai-server`",
+            bin.display()
+        );
     }
     let server = ServerProcess(
         Command::new(&bin)
@@ -138,7 +146,9 @@ async fn main() -> anyhow::Result<()> {
     let first = loop {
         match endpoint.connect().await {
             Ok(c) => break c,
-            Err(_) if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(50)).await,
+            Err(_) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await
+            }
             Err(e) => bail!("server did not come up: {e}"),
         }
     };
@@ -168,7 +178,15 @@ async fn main() -> anyhow::Result<()> {
     );
     println!(
         "{:>6} {:>8} {:>10} {:>10} {:>11} {:>11} {:>9} {:>8} {:>12}",
-        "C", "rounds", "ttfd p50", "ttfd p99", "added p50", "added p99", "rounds/s", "failed", "server MiB"
+        "C",
+        "rounds",
+        "ttfd p50",
+        "ttfd p99",
+        "added p50",
+        "added p99",
+        "rounds/s",
+        "failed",
+        "server MiB"
     );
     for &c in &args.concurrency {
         // One HTTP/2 connection per 50 clients, as separate client machines would have.
@@ -227,7 +245,10 @@ async fn main() -> anyhow::Result<()> {
         }
         let wall = started.elapsed();
         let mut ttfd: Vec<Duration> = samples.iter().map(|s| s.first_delta).collect();
-        let mut added: Vec<Duration> = samples.iter().map(|s| s.total.saturating_sub(slowest)).collect();
+        let mut added: Vec<Duration> = samples
+            .iter()
+            .map(|s| s.total.saturating_sub(slowest))
+            .collect();
         ttfd.sort();
         added.sort();
         let failed = samples.iter().filter(|s| s.failed).count();
@@ -244,7 +265,9 @@ async fn main() -> anyhow::Result<()> {
             peak_rss_mib(pid).map_or("n/a".to_owned(), |m| format!("{m:.1}")),
         );
     }
-    println!("(ttfd: request to first delta; added: round time minus the slowest model's upstream time; server MiB: peak RSS so far)");
+    println!(
+        "(ttfd: request to first delta; added: round time minus the slowest model's upstream time; server MiB: peak RSS so far)"
+    );
     drop(server);
     Ok(())
 }
