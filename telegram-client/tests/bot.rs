@@ -206,7 +206,12 @@ async fn a_mention_the_consensus_and_exports() {
 
     w.say("/status");
     let status = w.expect_reply("📁 Project: Council").await;
-    for part in ["Tabs or spaces?", "3 round(s), idle", "tokens", "No run going"] {
+    for part in [
+        "Tabs or spaces?",
+        "3 round(s), idle",
+        "tokens",
+        "No run going",
+    ] {
         assert!(status.text.contains(part), "{part:?} in {}", status.text);
     }
 }
