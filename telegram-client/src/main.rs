@@ -50,6 +50,8 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let args = Args::parse();
+    anyhow::ensure!(!args.token.trim().is_empty(), "TELOXIDE_TOKEN is empty");
+    anyhow::ensure!(!args.api_key.trim().is_empty(), "MOAI_API_KEY is empty");
     let state_path = args
         .state
         .unwrap_or_else(|| Config::default_state_path(args.data_dir));

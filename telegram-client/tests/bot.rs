@@ -599,3 +599,37 @@ async fn replying_to_an_answer_talks_to_the_model_that_wrote_it() {
         "only the replied-to model"
     );
 }
+
+#[tokio::test]
+async fn projects_are_listed_with_the_current_one_marked_and_selected_with_a_button() {
+    let w = World::start().await;
+    w.say("/new First fake/a");
+    w.expect_reply("Created and selected First").await;
+    w.say("/new Second fake/b");
+    w.expect_reply("Created and selected Second").await;
+
+    w.say("/projects");
+    let list = w.expect_reply("Your projects").await;
+    assert!(
+        list.text.contains("• First · 1 model\n▶️ Second · 1 model"),
+        "{}",
+        list.text
+    );
+    let buttons = list.reply_markup.clone().expect("buttons");
+    let first = &buttons["inline_keyboard"][0][0];
+    assert_eq!(first["text"], "Use First");
+    let data = first["callback_data"].as_str().expect("data").to_owned();
+
+    w.tg.press_button(USER, USER, list.id, &data);
+    w.expect_reply("Now using First").await;
+    w.say("/models");
+    w.expect_reply("Models of First, in speaking order:\n1. fake/a")
+        .await;
+    w.say("/use sec");
+    w.expect_reply("Now using Second").await;
+    w.say("/addmodel fake/c");
+    w.expect_reply("Models now: fake/b, fake/c").await;
+    w.say("/rename Third");
+    w.expect_reply("Renamed to Third").await;
+    assert_eq!(w.server_projects(USER).await, ["First", "Third"]);
+}
