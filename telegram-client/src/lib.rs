@@ -12,6 +12,7 @@ pub mod error;
 pub mod handlers;
 pub mod live_message;
 pub mod render;
+pub mod resume;
 pub mod runs;
 pub mod state;
 pub mod stream;
@@ -85,6 +86,8 @@ pub async fn run(
         })
         .error_handler(LoggingErrorHandler::with_custom_text("a handler failed"))
         .build();
+
+    tokio::spawn(resume::resume_runs(bot.clone(), app.clone()));
 
     let token = dispatcher.shutdown_token();
     tokio::spawn(async move {

@@ -114,6 +114,15 @@ impl FileStorage {
             .unwrap_or_default()
     }
 
+    /// Every chat with a state, and that state.
+    pub async fn all(&self) -> Vec<(ChatId, ChatState)> {
+        let chats = self.chats.lock().await;
+        chats
+            .iter()
+            .map(|(id, state)| (ChatId(*id), state.clone()))
+            .collect()
+    }
+
     /// Changes a chat's state atomically and saves it; returns the new state.
     ///
     /// # Errors

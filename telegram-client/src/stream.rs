@@ -5,7 +5,7 @@ use std::{collections::HashMap, sync::Arc, time::Duration};
 
 use futures::StreamExt;
 use moai_proto::v1::{
-    DiscussionEvent, DiscussionStatus, MessageRole, MessageStatus, RoundMode,
+    Discussion, DiscussionEvent, DiscussionStatus, MessageRole, MessageStatus, RoundMode,
     discussion_event::Payload,
 };
 use teloxide::{
@@ -57,8 +57,35 @@ pub struct Outcome {
 /// Renders a run whose event stream `start` opens, until it is idle and
 /// every answer is in the chat. Errors are told to the user.
 pub async fn render(
-    mut view: RunView,
+    view: RunView,
     known_discussion: Option<String>,
+    start: impl Future<Output = Result<EventStream, Status>> + Send,
+) -> Outcome {
+    let run = RunState::new(view.clone(), known_discussion);
+    follow(view, run, start).await
+}
+
+/// Picks up a run that was going when the bot stopped: the answers still
+/// being written continue in new messages (seeded with the text so far), and
+/// the run is followed from the discussion's last event.
+pub async fn resume(view: RunView, discussion: Discussion) -> Outcome {
+    let mut run = RunState::new(view.clone(), Some(discussion.id.clone()));
+    run.last_seq = discussion.last_seq;
+    for message in discussion.rounds.iter().flat_map(|round| &round.messages) {
+        let role = MessageRole::try_from(message.role).unwrap_or(MessageRole::Model);
+        if message.status == MessageStatus::Streaming as i32 && role != MessageRole::User {
+            run.live(&message.id, &message.model, role)
+                .push(&message.content);
+        }
+    }
+    let mut api = view.api.clone();
+    let start = async move { api.watch(&discussion.id, discussion.last_seq).await };
+    follow(view, run, start).await
+}
+
+async fn follow(
+    mut view: RunView,
+    mut run: RunState,
     start: impl Future<Output = Result<EventStream, Status>> + Send,
 ) -> Outcome {
     let typing = tokio::spawn(show_typing(
@@ -66,7 +93,6 @@ pub async fn render(
         view.chat,
         view.typing_interval,
     ));
-    let mut run = RunState::new(view.clone(), known_discussion);
     let mut stream = match start.await {
         Ok(stream) => stream,
         Err(status) => {

@@ -633,3 +633,29 @@ async fn projects_are_listed_with_the_current_one_marked_and_selected_with_a_but
     w.expect_reply("Renamed to Third").await;
     assert_eq!(w.server_projects(USER).await, ["First", "Third"]);
 }
+
+#[tokio::test]
+async fn a_run_going_when_the_bot_restarts_is_followed_to_its_end() {
+    let mut w = World::start().await;
+    let text = sentences("Steady", 60);
+    let pace = Duration::from_millis(40);
+    w.ts.llm
+        .script("fake/s", Script::new().text(text.clone()).token_pace(pace));
+    w.say("/new Resume fake/s");
+    w.expect_reply("Created and selected").await;
+    w.say("/open Keep going?");
+    w.expect_message(|m| m.text.contains("Steady point 3."), "streaming")
+        .await;
+    w.bot.take().expect("running").stop().await;
+
+    w.bot = Some(start(w.config()));
+    w.expect_reply("I restarted while the models were answering")
+        .await;
+    let finished = w
+        .expect_message(
+            |m| m.text == format!("🤖 fake/s\n{text}"),
+            "the complete answer",
+        )
+        .await;
+    assert!(finished.text.ends_with("Steady point 59."));
+}
