@@ -98,12 +98,14 @@ async fn follow(
         Err(status) => {
             typing.abort();
             let line = friendly(&status);
-            run.say(&escape(&line)).await;
-            return Outcome {
-                discussion_id: run.discussion_id,
+            run.say(&format!("⚠️ {}", escape(&line))).await;
+            let outcome = Outcome {
+                discussion_id: run.discussion_id.clone(),
                 status: None,
                 error: Some(line),
             };
+            run.finish().await;
+            return outcome;
         }
     };
     let mut error = None;
@@ -132,7 +134,7 @@ async fn follow(
     }
     typing.abort();
     if let Some(line) = &error {
-        run.say(&escape(line)).await;
+        run.say(&format!("⚠️ {}", escape(line))).await;
     }
     let outcome = Outcome {
         discussion_id: run.discussion_id.clone(),

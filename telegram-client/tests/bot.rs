@@ -128,6 +128,10 @@ async fn discuss_two_rounds_then_next_then_stop_while_streaming() {
         !stopped.text.contains("Slow point 199."),
         "stopped before the end"
     );
+
+    w.say("/next");
+    let refused = w.expect_reply("⚠️ Not now: ").await;
+    assert!(refused.text.contains("stopped"), "{}", refused.text);
 }
 
 #[tokio::test]
@@ -521,7 +525,7 @@ async fn the_binary_runs_from_the_environment_refuses_everyone_on_an_empty_list_
 async fn in_a_group_commands_addressed_to_the_bot_work_and_chatter_is_ignored() {
     let w = World::start().await;
     const GROUP: i64 = -500;
-    let text = sentences("Group", 25);
+    let text = sentences("Group", 30);
     w.ts.llm.script(
         "fake/g",
         Script::new()
