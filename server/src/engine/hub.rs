@@ -1,5 +1,5 @@
 //! The per-discussion event hub: the one producer of a run's events. It
-//! numbers them, persists every durable one before anyone sees it, keeps the
+//! numbers them, queues every durable one for the event log, keeps the
 //! run's log so late subscribers replay it without a gap, and fans out through
 //! a broadcast channel so a slow subscriber only ever hurts itself.
 
@@ -15,7 +15,7 @@ use tokio::sync::broadcast;
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 
-use crate::store::{Store, now_ms};
+use crate::store::{Store, StoredEvent, now_ms};
 use crate::wire;
 
 /// Why a subscription ended early.
@@ -56,7 +56,17 @@ impl Hub {
         self.first_seq
     }
 
-    /// Numbers, persists (all but deltas) and delivers one event. Events are
+    /// The seq of the latest event published (0 before the first).
+    pub async fn last_seq(&self) -> u64 {
+        self.next_seq.lock().await.saturating_sub(1)
+    }
+
+    /// Waits until every durable event published so far is stored.
+    pub async fn flush(&self) {
+        self.store.flush_events().await;
+    }
+
+    /// Numbers, queues for the store (all but deltas) and delivers one event. Events are
     /// published one at a time, so seq order, store order and delivery order agree.
     pub async fn publish(&self, payload: Payload) -> u64 {
         let mut next = self.next_seq.lock().await;
@@ -68,13 +78,15 @@ impl Hub {
             time: Some(wire::timestamp(time)),
             payload: Some(payload),
         };
-        if !matches!(event.payload, Some(Payload::MessageDelta(_)))
-            && let Err(e) = self
-                .store
-                .insert_event(&self.discussion_id, seq, time, &event.encode_to_vec())
-                .await
-        {
-            tracing::error!(discussion = %self.discussion_id, seq, error = %e, "could not persist event");
+        if !matches!(event.payload, Some(Payload::MessageDelta(_))) {
+            self.store
+                .append_event(StoredEvent {
+                    discussion_id: self.discussion_id.clone(),
+                    seq,
+                    time,
+                    payload: event.encode_to_vec(),
+                })
+                .await;
         }
         *next += 1;
         let event = Arc::new(event);

@@ -310,7 +310,17 @@ impl Engine {
         let store = &self.inner.store;
         let rounds = store.load_rounds(&discussion.id).await?;
         let usage = store.usage_totals(&discussion.id).await?;
-        let last_seq = store.last_seq(&discussion.id).await?;
+        let last_seq = match self.active(&discussion.id) {
+            // A run that already set its final status is about to finish its
+            // last events: wait for them so last_seq is the final one.
+            Some(run) if discussion.status != DiscussionStatus::Running => {
+                let _ = tokio::time::timeout(Duration::from_secs(5), run.done.cancelled()).await;
+                store.last_seq(&discussion.id).await?
+            }
+            // Events of a run in progress may still be on their way to the store.
+            Some(run) => run.hub.last_seq().await,
+            None => store.last_seq(&discussion.id).await?,
+        };
         Ok(DiscussionView {
             discussion,
             rounds,
@@ -525,6 +535,8 @@ impl Engine {
         let first_seq = if is_new {
             1
         } else {
+            // The previous run's last events may still be queued for the store.
+            self.inner.store.flush_events().await;
             self.inner.store.last_seq(&discussion.id).await? + 1
         };
         let hub = Arc::new(Hub::new(

@@ -30,11 +30,25 @@ pub enum Plan {
     Summary { model: Option<String> },
 }
 
+impl Plan {
+    /// A short name for logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Plan::Parallel => "open",
+            Plan::Sequential { .. } => "sequential",
+            Plan::Mention { .. } => "mention",
+            Plan::Summary { .. } => "summary",
+        }
+    }
+}
+
 pub(crate) struct RunContext {
     pub inner: Arc<Inner>,
     pub run: Arc<ActiveRun>,
     pub discussion: DiscussionRecord,
     pub project: ProjectRecord,
+    /// Number of the latest round, stored or begun by this run.
+    pub last_round: std::sync::atomic::AtomicU32,
 }
 
 impl RunContext {
@@ -52,9 +66,12 @@ impl RunContext {
 
     async fn begin_round(&self, mode: RoundMode, models: Vec<String>) -> Result<u32, StoreError> {
         let number = self
-            .inner
+            .last_round
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            + 1;
+        self.inner
             .store
-            .create_round(&self.discussion.id, mode)
+            .create_round(&self.discussion.id, number, mode)
             .await?;
         self.publish(Payload::RoundStarted(v1::RoundStarted {
             number,
@@ -80,13 +97,14 @@ pub(crate) async fn execute(
     plan: Plan,
     is_new: bool,
 ) {
-    let span = tracing::info_span!("run", discussion = %discussion.id, plan = ?std::mem::discriminant(&plan));
+    let span = tracing::info_span!("run", discussion = %discussion.id, plan = plan.name());
     async move {
         let ctx = RunContext {
             inner,
             run,
             discussion,
             project,
+            last_round: std::sync::atomic::AtomicU32::new(0),
         };
         if is_new {
             let d = wire::discussion(&ctx.discussion, &[], UsageTotals::default(), 0);
@@ -130,11 +148,18 @@ pub(crate) async fn execute(
             status: wire::discussion_status(status) as i32,
         }))
         .await;
-        ctx.inner
-            .runs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&ctx.discussion.id);
+        // Until the hub leaves, watchers replay from its log; after, from the store.
+        ctx.run.hub.flush().await;
+        {
+            let mut runs = ctx.inner.runs.lock().unwrap_or_else(|p| p.into_inner());
+            // A next run may already have taken the discussion: leave its entry.
+            if runs
+                .get(&ctx.discussion.id)
+                .is_some_and(|r| Arc::ptr_eq(r, &ctx.run))
+            {
+                runs.remove(&ctx.discussion.id);
+            }
+        }
         ctx.run.done.cancel();
     }
     .instrument(span)
@@ -161,6 +186,9 @@ async fn keep_lease(inner: Arc<Inner>, run: Arc<ActiveRun>, id: String) {
 
 async fn run_plan(ctx: &RunContext, plan: Plan) -> Result<(), StoreError> {
     let rounds = ctx.inner.store.load_rounds(&ctx.discussion.id).await?;
+    let last = rounds.last().map_or(0, |r| r.number);
+    ctx.last_round
+        .store(last, std::sync::atomic::Ordering::SeqCst);
     let mut transcript = Transcript::from_rounds(&ctx.discussion.question, &rounds);
     match plan {
         Plan::Parallel => parallel_round(ctx, &mut transcript).await,

@@ -62,7 +62,7 @@ impl Speaker<'_> {
     pub async fn user_message(&self, model: &str, content: &str) -> Result<(), StoreError> {
         let mut m = self.record(0, model, MessageRole::User, MessageStatus::Complete);
         m.content = content.to_owned();
-        self.ctx.inner.store.insert_message(&m).await?;
+        self.ctx.inner.store.save_message(&m, false).await?;
         self.ctx
             .publish(Payload::MessageCompleted(v1::MessageCompleted {
                 message: Some(wire::message(&m)),
@@ -81,15 +81,14 @@ impl Speaker<'_> {
 
     async fn speak_inner(&self, turn: Turn) -> MessageRecord {
         let ctx = self.ctx;
+        // The row is written at the first flush or at the end, keeping the
+        // store off the path between the request and the model call.
         let mut m = self.record(
             turn.position,
             &turn.model,
             turn.role,
             MessageStatus::Streaming,
         );
-        if let Err(e) = ctx.inner.store.insert_message(&m).await {
-            tracing::error!(error = %e, "could not store the new message");
-        }
         ctx.publish(Payload::MessageStarted(v1::MessageStarted {
             message_id: m.id.clone(),
             model: m.model.clone(),
@@ -125,9 +124,9 @@ impl Speaker<'_> {
                         if last_flush.elapsed() >= flush_every {
                             last_flush = Instant::now();
                             let store = ctx.inner.store.clone();
-                            let (id, content) = (m.id.clone(), m.content.clone());
+                            let partial = m.clone();
                             tokio::spawn(async move {
-                                if let Err(e) = store.save_partial(&id, &content).await {
+                                if let Err(e) = store.save_message(&partial, true).await {
                                     tracing::warn!(error = %e, "could not save partial answer");
                                 }
                             });
@@ -159,7 +158,7 @@ impl Speaker<'_> {
                 m.error = "stopped before the answer was complete".into();
             }
         }
-        if let Err(e) = ctx.inner.store.finish_message(&m).await {
+        if let Err(e) = ctx.inner.store.save_message(&m, false).await {
             tracing::error!(error = %e, "could not store the finished message");
         }
         let payload = match ending {

@@ -29,6 +29,7 @@ impl Store {
         d: &DiscussionRecord,
         lease_until: i64,
     ) -> Result<(), StoreError> {
+        let _writer = self.writer().await;
         sqlx::query(
             "INSERT INTO discussions (id, project_id, owner, kind, question, status, lease_until, create_time, update_time) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
@@ -99,6 +100,7 @@ impl Store {
     /// RUNNING in one conditional update, so two callers (or replicas) can
     /// never both win.
     pub async fn begin_run(&self, id: &str, lease_until: i64) -> Result<BeginRun, StoreError> {
+        let _writer = self.writer().await;
         let now = now_ms();
         let updated = sqlx::query(
             "UPDATE discussions SET status = $1, lease_until = $2, update_time = $3 \
@@ -132,6 +134,7 @@ impl Store {
     /// Ends a run: RUNNING becomes `status`. A discussion that is no longer
     /// RUNNING (stopped meanwhile) is left as it is; returns whether it changed.
     pub async fn end_run(&self, id: &str, status: DiscussionStatus) -> Result<bool, StoreError> {
+        let _writer = self.writer().await;
         let updated = sqlx::query(
             "UPDATE discussions SET status = $1, lease_until = 0, update_time = $2 WHERE id = $3 AND status = $4",
         )
@@ -147,6 +150,7 @@ impl Store {
 
     /// Marks a discussion STOPPED whatever its state.
     pub async fn mark_stopped(&self, id: &str) -> Result<(), StoreError> {
+        let _writer = self.writer().await;
         sqlx::query(
             "UPDATE discussions SET status = $1, lease_until = 0, update_time = $2 WHERE id = $3",
         )
@@ -160,6 +164,7 @@ impl Store {
 
     /// Extends the lease of a run this process owns.
     pub async fn extend_lease(&self, id: &str, lease_until: i64) -> Result<(), StoreError> {
+        let _writer = self.writer().await;
         sqlx::query("UPDATE discussions SET lease_until = $1 WHERE id = $2 AND status = $3")
             .bind(lease_until)
             .bind(id)
@@ -174,6 +179,7 @@ impl Store {
     /// discussion (an embedded database has no other server); otherwise only
     /// those whose lease lapsed. Returns the ids recovered.
     pub async fn recover_interrupted(&self, all: bool) -> Result<Vec<String>, StoreError> {
+        let _writer = self.writer().await;
         let now = now_ms();
         let cutoff = if all { i64::MAX } else { now };
         let mut tx = self.pool.begin().await?;

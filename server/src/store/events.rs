@@ -14,6 +14,7 @@ impl Store {
         time: i64,
         payload: &[u8],
     ) -> Result<(), StoreError> {
+        let _writer = self.writer().await;
         sqlx::query(
             "INSERT INTO events (discussion_id, seq, time, payload) VALUES ($1, $2, $3, $4)",
         )

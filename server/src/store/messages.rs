@@ -15,19 +15,14 @@ fn to_i64(v: u64) -> i64 {
 }
 
 impl Store {
-    /// Adds the next round of a discussion and returns its number.
+    /// Adds round `number` (the run knows the rounds before it).
     pub async fn create_round(
         &self,
         discussion_id: &str,
+        number: u32,
         mode: RoundMode,
-    ) -> Result<u32, StoreError> {
-        let row = sqlx::query(
-            "SELECT COALESCE(MAX(number), 0) AS n FROM rounds WHERE discussion_id = $1",
-        )
-        .bind(discussion_id)
-        .fetch_one(&self.pool)
-        .await?;
-        let number = u32::try_from(row.try_get::<i64, _>("n")?).unwrap_or(0) + 1;
+    ) -> Result<(), StoreError> {
+        let _writer = self.writer().await;
         sqlx::query(
             "INSERT INTO rounds (discussion_id, number, mode, create_time) VALUES ($1, $2, $3, $4)",
         )
@@ -37,14 +32,26 @@ impl Store {
         .bind(now_ms())
         .execute(&self.pool)
         .await?;
-        Ok(number)
+        Ok(())
     }
 
-    /// Inserts a message as it starts (usually STREAMING with no content yet).
-    pub async fn insert_message(&self, m: &MessageRecord) -> Result<(), StoreError> {
-        sqlx::query(AssertSqlSafe(format!(
+    /// Writes a message: its final state, or (`partial`) the text received
+    /// so far of one still being written, so a crash loses at most one flush
+    /// interval of it. A late partial write never overwrites a final one.
+    pub async fn save_message(&self, m: &MessageRecord, partial: bool) -> Result<(), StoreError> {
+        let _writer = self.writer().await;
+        let guard = if partial {
+            " WHERE messages.status = $16"
+        } else {
+            ""
+        };
+        let mut query = sqlx::query(AssertSqlSafe(format!(
             "INSERT INTO messages ({COLUMNS}, update_time) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
+             ON CONFLICT (id) DO UPDATE SET content = excluded.content, status = excluded.status, \
+             error = excluded.error, prompt_tokens = excluded.prompt_tokens, \
+             completion_tokens = excluded.completion_tokens, cost_usd = excluded.cost_usd, \
+             latency_ms = excluded.latency_ms, update_time = excluded.update_time{guard}"
         )))
         .bind(&m.id)
         .bind(&m.discussion_id)
@@ -60,44 +67,11 @@ impl Store {
         .bind(m.cost_usd)
         .bind(to_i64(m.latency_ms))
         .bind(m.create_time)
-        .bind(now_ms())
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    /// Saves the text received so far of a message still being written, so a
-    /// crash loses at most one flush interval of it.
-    pub async fn save_partial(&self, id: &str, content: &str) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE messages SET content = $1, update_time = $2 WHERE id = $3 AND status = $4",
-        )
-        .bind(content)
-        .bind(now_ms())
-        .bind(id)
-        .bind(MessageStatus::Streaming.as_str())
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    /// Writes a message's final state.
-    pub async fn finish_message(&self, m: &MessageRecord) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE messages SET content = $1, status = $2, error = $3, prompt_tokens = $4, \
-             completion_tokens = $5, cost_usd = $6, latency_ms = $7, update_time = $8 WHERE id = $9",
-        )
-        .bind(&m.content)
-        .bind(m.status.as_str())
-        .bind(&m.error)
-        .bind(to_i64(m.prompt_tokens))
-        .bind(to_i64(m.completion_tokens))
-        .bind(m.cost_usd)
-        .bind(to_i64(m.latency_ms))
-        .bind(now_ms())
-        .bind(&m.id)
-        .execute(&self.pool)
-        .await?;
+        .bind(now_ms());
+        if partial {
+            query = query.bind(MessageStatus::Streaming.as_str());
+        }
+        query.execute(&self.pool).await?;
         Ok(())
     }
 

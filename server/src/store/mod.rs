@@ -3,18 +3,21 @@
 //! portable SQL; only the migrations differ per backend (column types).
 
 mod discussions;
+mod event_log;
 mod events;
 mod messages;
 mod projects;
 mod records;
 
 use std::str::FromStr as _;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions as _, Executor as _};
 
 pub use discussions::BeginRun;
+pub use event_log::StoredEvent;
 pub use records::{
     DiscussionRecord, MessageRecord, NewProject, PageCursor, ProjectRecord, RoundRecord,
     UsageTotals,
@@ -52,6 +55,11 @@ pub enum StoreError {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// SQLite allows one writer at a time; queuing writers here instead of in
+    /// SQLite's busy handler (which sleeps in steps of milliseconds) keeps
+    /// write latency low under load. `None` on PostgreSQL.
+    write_gate: Option<Arc<tokio::sync::Mutex<()>>>,
+    events: tokio::sync::mpsc::Sender<event_log::Command>,
 }
 
 impl Store {
@@ -91,7 +99,15 @@ impl Store {
             Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
             Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
         }
-        Ok(Self { pool, backend })
+        let write_gate =
+            (backend == Backend::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(())));
+        let events = event_log::spawn_writer(pool.clone(), write_gate.clone());
+        Ok(Self {
+            pool,
+            backend,
+            write_gate,
+            events,
+        })
     }
 
     /// SQLite URL of the default database file in `data_dir`, creating the dir.
@@ -106,6 +122,14 @@ impl Store {
         ))
     }
 
+    /// Waits for this process's turn to write (SQLite only).
+    async fn writer(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match &self.write_gate {
+            Some(gate) => Some(gate.lock().await),
+            None => None,
+        }
+    }
+
     /// Which database this is.
     pub fn backend(&self) -> Backend {
         self.backend
@@ -117,8 +141,34 @@ impl Store {
         Ok(())
     }
 
-    /// Closes the pool, waiting for connections in use to be returned.
+    /// Queues an event for the event log (see [`Store::flush_events`]).
+    pub async fn append_event(&self, event: StoredEvent) {
+        if self
+            .events
+            .send(event_log::Command::Append(event))
+            .await
+            .is_err()
+        {
+            tracing::error!("the event writer has stopped; event not stored");
+        }
+    }
+
+    /// Waits until every event queued so far is stored.
+    pub async fn flush_events(&self) {
+        let (done, wait) = tokio::sync::oneshot::channel();
+        if self
+            .events
+            .send(event_log::Command::Flush(done))
+            .await
+            .is_ok()
+        {
+            let _ = wait.await;
+        }
+    }
+
+    /// Stores queued events, then closes the pool.
     pub async fn close(&self) {
+        self.flush_events().await;
         self.pool.close().await;
     }
 }

@@ -21,6 +21,7 @@ impl Store {
         owner: &str,
         new: &NewProject,
     ) -> Result<ProjectRecord, StoreError> {
+        let _writer = self.writer().await;
         let now = now_ms();
         let record = ProjectRecord {
             id: uuid::Uuid::now_v7().to_string(),
@@ -112,6 +113,7 @@ impl Store {
         &self,
         project: &ProjectRecord,
     ) -> Result<Option<ProjectRecord>, StoreError> {
+        let _writer = self.writer().await;
         let mut updated = project.clone();
         updated.update_time = now_ms().max(project.create_time);
         let mut tx = self.pool.begin().await?;
@@ -145,6 +147,7 @@ impl Store {
 
     /// Deletes a project with its discussions; `false` when there was none.
     pub async fn delete_project(&self, owner: &str, id: &str) -> Result<bool, StoreError> {
+        let _writer = self.writer().await;
         let mut tx = self.pool.begin().await?;
         // Children first, explicitly: the cascade is not relied on, so a
         // database without foreign-key enforcement leaves nothing behind.

@@ -85,6 +85,7 @@ fn ms(d: Duration) -> f64 {
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let llm = FakeLlm::start().await;
+    llm.set_recording(false);
     let text = moai_tests::fake_llm::text_of_tokens(args.tokens);
     let models: Vec<String> = (0..args.models)
         .map(|i| format!("bench/model-{i}"))
@@ -102,7 +103,10 @@ async fn main() -> anyhow::Result<()> {
         + Duration::from_millis(args.pace_ms)
             * u32::try_from(args.tokens.saturating_sub(1)).unwrap_or(0);
 
-    let data = tempfile::tempdir()?;
+    let data = match std::env::var_os("MOAI_LOAD_DIR") {
+        Some(dir) => tempfile::tempdir_in(dir)?,
+        None => tempfile::tempdir()?,
+    };
     let config = data.path().join("bench.toml");
     std::fs::write(
         &config,

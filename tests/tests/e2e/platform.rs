@@ -87,3 +87,62 @@ async fn reflection_v1alpha_lists_the_three_services_for_older_tools() {
         );
     }
 }
+
+#[tokio::test]
+async fn graceful_shutdown_lets_a_running_round_finish_and_persist() {
+    use moai_proto::v1;
+    use moai_tests::fake_llm::Script;
+    use moai_tests::server::TestOptions;
+    use std::time::Duration;
+
+    let ts = TestServer::spawn().await;
+    ts.llm.script(
+        "slow/one",
+        Script::new()
+            .text("finished in time")
+            .first_token_delay(Duration::from_millis(600)),
+    );
+    let p = crate::support::project(&ts, "shutdown", &["slow/one"]).await;
+    let mut stream = ts
+        .discussions()
+        .await
+        .open_discussion(v1::OpenDiscussionRequest {
+            project_id: p.id,
+            question: "Q".into(),
+        })
+        .await
+        .expect("open")
+        .into_inner();
+    let first = stream
+        .next()
+        .await
+        .expect("event")
+        .expect("ok")
+        .event
+        .expect("event");
+
+    let stopping = tokio::spawn(ts.stop());
+    let rest = moai_tests::events::collect(
+        stream,
+        |r: v1::OpenDiscussionResponse| r.event,
+        crate::support::LIMIT,
+    )
+    .await;
+    assert_eq!(
+        crate::support::completed(&rest),
+        [("slow/one".to_owned(), "finished in time".to_owned())]
+    );
+    let reuse = stopping.await.expect("stopped cleanly");
+
+    let ts = TestServer::spawn_with(TestOptions {
+        reuse: Some(reuse),
+        ..Default::default()
+    })
+    .await;
+    let d = crate::support::get(&ts, &first.discussion_id).await;
+    assert_eq!(d.status, v1::DiscussionStatus::Idle as i32);
+    assert_eq!(
+        crate::support::all_messages(&d)[0].content,
+        "finished in time"
+    );
+}

@@ -1,0 +1,200 @@
+//! Following a run's event stream: render every event, animate while waiting,
+//! detach on Ctrl-C (the run goes on on the server), and decide the outcome.
+
+use std::time::Duration;
+
+use moai_proto::v1::{
+    DiscussionEvent, MentionResponse, NextRoundResponse, OpenDiscussionResponse,
+    StartDiscussionResponse, SummarizeDiscussionResponse, WatchDiscussionResponse,
+};
+use tonic::{Code, Status, Streaming};
+
+use crate::args::DEFAULT_SERVER;
+use crate::errors::{CliError, ExitCode};
+use crate::render::progress::Progress;
+use crate::session::Session;
+
+/// How often the live view redraws while waiting.
+const TICK: Duration = Duration::from_millis(100);
+
+/// A streaming response that wraps one event.
+pub trait EventResponse {
+    /// The event inside.
+    fn into_event(self) -> Option<DiscussionEvent>;
+}
+
+macro_rules! event_response {
+    ($($ty:ty),* $(,)?) => {
+        $(impl EventResponse for $ty {
+            fn into_event(self) -> Option<DiscussionEvent> {
+                self.event
+            }
+        })*
+    };
+}
+
+event_response!(
+    OpenDiscussionResponse,
+    StartDiscussionResponse,
+    NextRoundResponse,
+    MentionResponse,
+    SummarizeDiscussionResponse,
+    WatchDiscussionResponse,
+);
+
+/// Follows `stream` to its end (the run is idle) or until Ctrl-C, remembering
+/// the discussion as the current one as soon as it is known.
+///
+/// # Errors
+/// The stream's error status, mapped by `errors`; a failed write.
+#[tracing::instrument(skip_all, fields(command = session.command))]
+pub async fn follow<T: EventResponse>(
+    session: &mut Session,
+    mut stream: Streaming<T>,
+    errors: impl Fn(Status) -> CliError,
+) -> Result<ExitCode, CliError> {
+    let mut renderer = session.out.renderer();
+    let mut progress = Progress::new();
+    let mut ticker = tokio::time::interval(TICK);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    let write = |e: std::io::Error| CliError::io("cannot write the output", e);
+    loop {
+        tokio::select! {
+            _ = &mut ctrl_c => {
+                renderer.detach(&progress).map_err(write)?;
+                detached_hint(session, &progress);
+                return Ok(ExitCode::Detached);
+            }
+            _ = ticker.tick() => renderer.tick(&progress).map_err(write)?,
+            item = stream.message() => match item {
+                Ok(Some(response)) => {
+                    let Some(event) = response.into_event() else { continue };
+                    let known = !progress.discussion_id.is_empty();
+                    let touched = progress.apply(&event);
+                    if !known && !progress.discussion_id.is_empty() {
+                        let id = progress.discussion_id.clone();
+                        session.remember_or_warn(|s| s.discussion = Some(id));
+                    }
+                    renderer.event(&event, &progress, touched).map_err(write)?;
+                }
+                Ok(None) => break,
+                Err(status) => {
+                    renderer.detach(&progress).map_err(write)?;
+                    return Err(broken(session, &progress, status, errors));
+                }
+            }
+        }
+    }
+    renderer.finish(&progress).map_err(write)?;
+    tracing::debug!(discussion = %progress.discussion_id, last_seq = progress.last_seq, "the run is idle");
+    outcome(&progress)
+}
+
+/// The error of a stream that failed: a lost connection after the run began
+/// says how to re-attach; anything else is the server's answer.
+fn broken(
+    session: &Session,
+    progress: &Progress,
+    status: Status,
+    errors: impl Fn(Status) -> CliError,
+) -> CliError {
+    let lost = matches!(
+        status.code(),
+        Code::Unavailable | Code::Unknown | Code::Cancelled | Code::DeadlineExceeded
+    );
+    if lost && !progress.discussion_id.is_empty() {
+        let reason = crate::errors::one_line(status.message());
+        CliError::StreamLost {
+            server: session.server.clone(),
+            server_flag: server_flag(session),
+            reason: if reason.is_empty() {
+                "stream closed".into()
+            } else {
+                reason
+            },
+            discussion: progress.discussion_id.clone(),
+            seq: progress.last_seq,
+        }
+    } else {
+        errors(status)
+    }
+}
+
+/// Exit 0 when any model answered (or nothing was asked); exit 9 when every
+/// model of the run failed.
+fn outcome(progress: &Progress) -> Result<ExitCode, CliError> {
+    let (answered, failed) = progress.outcome();
+    if answered.is_empty() && !failed.is_empty() {
+        let reasons: Vec<String> = failed
+            .iter()
+            .map(|e| {
+                format!(
+                    "{} ({})",
+                    e.model,
+                    e.error.as_deref().unwrap_or("no reason given")
+                )
+            })
+            .collect();
+        return Err(CliError::AllFailed(reasons.join("; ")));
+    }
+    Ok(ExitCode::Success)
+}
+
+/// ` --server <URL>` when the server is not the default one, so that a printed
+/// command works in another shell too.
+fn server_flag(session: &Session) -> String {
+    if session.server == DEFAULT_SERVER {
+        String::new()
+    } else {
+        format!(" --server {}", session.server)
+    }
+}
+
+fn detached_hint(session: &Session, progress: &Progress) {
+    let id = if progress.discussion_id.is_empty() {
+        String::new()
+    } else {
+        format!(" {}", progress.discussion_id)
+    };
+    session.out.note(&format!(
+        "Detached; the run goes on on the server. Re-attach: moai watch{id} --after {}{} · cancel: moai stop{}",
+        progress.last_seq,
+        server_flag(session),
+        id
+    ));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use moai_proto::v1::MessageFailed;
+    use moai_proto::v1::discussion_event::Payload;
+
+    fn failed(model: &str) -> DiscussionEvent {
+        DiscussionEvent {
+            payload: Some(Payload::MessageFailed(MessageFailed {
+                message_id: model.into(),
+                model: model.into(),
+                error: "HTTP 500".into(),
+                content: String::new(),
+            })),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn only_a_run_in_which_every_model_failed_is_an_error() {
+        let mut progress = Progress::new();
+        assert_eq!(
+            outcome(&progress).ok(),
+            Some(ExitCode::Success),
+            "nothing asked"
+        );
+        progress.apply(&failed("v/a"));
+        let err = outcome(&progress).expect_err("all failed");
+        assert_eq!(err.exit_code(), ExitCode::AllFailed);
+        assert!(err.to_string().contains("v/a (HTTP 500)"), "{err}");
+    }
+}
