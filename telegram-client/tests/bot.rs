@@ -636,6 +636,11 @@ async fn projects_are_listed_with_the_current_one_marked_and_selected_with_a_but
     w.say("/rename Third");
     w.expect_reply("Renamed to Third").await;
     assert_eq!(w.server_projects(USER).await, ["First", "Third"]);
+
+    w.ts.llm.script("fake/listed", Script::new());
+    w.say("/available");
+    let available = w.expect_reply("models available").await;
+    assert!(available.text.contains("fake/listed"), "{}", available.text);
 }
 
 #[tokio::test]
