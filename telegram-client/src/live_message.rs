@@ -11,7 +11,7 @@ use std::time::Duration;
 use teloxide::{
     ApiError, RequestError,
     prelude::Requester,
-    types::{ChatId, MessageId},
+    types::{ChatId, InlineKeyboardButton, InlineKeyboardMarkup, MessageId},
 };
 use tokio::{sync::watch, task::JoinHandle};
 
@@ -119,10 +119,18 @@ pub fn render_parts(author: &Author, snapshot: &Snapshot) -> Vec<String> {
         .collect()
 }
 
-/// A message already in the chat and the HTML it shows.
+/// A message already in the chat, the HTML it shows and whether it carries
+/// the Stop button.
 struct Sent {
     id: MessageId,
     html: String,
+    button: bool,
+}
+
+/// Callback data of the Stop button under a streaming answer.
+#[must_use]
+pub fn stop_data(discussion_id: &str) -> String {
+    format!("stop:{discussion_id}")
 }
 
 /// The handle of one streaming answer.
@@ -133,9 +141,16 @@ pub struct LiveMessage {
 
 impl LiveMessage {
     /// Shows a new answer in `chat` and keeps it up to date, editing each of
-    /// its messages at most once per `interval`.
+    /// its messages at most once per `interval`. While it streams, its last
+    /// message carries a Stop button for `discussion_id`, when known.
     #[must_use]
-    pub fn spawn(bot: Tg, chat: ChatId, author: Author, interval: Duration) -> Self {
+    pub fn spawn(
+        bot: Tg,
+        chat: ChatId,
+        author: Author,
+        interval: Duration,
+        discussion_id: Option<String>,
+    ) -> Self {
         let initial = Snapshot {
             content: String::new(),
             phase: Phase::Streaming,
@@ -147,6 +162,12 @@ impl LiveMessage {
             author,
             sent: Vec::new(),
             throttle: EditThrottle::new(interval),
+            stop: discussion_id.map(|id| {
+                InlineKeyboardMarkup::new([[InlineKeyboardButton::callback(
+                    "⏹ Stop",
+                    stop_data(&id),
+                )]])
+            }),
         };
         let task = tokio::spawn(sync.run(updates));
         LiveMessage { snapshot, task }
@@ -201,6 +222,8 @@ struct Sync {
     author: Author,
     sent: Vec<Sent>,
     throttle: EditThrottle,
+    /// The Stop button shown while the answer streams.
+    stop: Option<InlineKeyboardMarkup>,
 }
 
 impl Sync {
@@ -251,17 +274,27 @@ impl Sync {
         let parts = render_parts(&self.author, snapshot);
         let mut touched = false;
         for (i, part) in parts.iter().enumerate() {
+            // Only the last message of a streaming answer carries the button.
+            let markup = self
+                .stop
+                .clone()
+                .filter(|_| !snapshot.is_final() && i + 1 == parts.len());
+            let button = markup.is_some();
             match self.sent.get_mut(i) {
-                Some(sent) if sent.html == *part => {}
+                Some(sent) if sent.html == *part && sent.button == button => {}
                 Some(sent) => {
                     touched = true;
-                    match try_edit(&self.bot, self.chat, sent.id, part).await {
-                        Ok(()) => sent.html.clone_from(part),
+                    match try_edit(&self.bot, self.chat, sent.id, part, markup.clone()).await {
+                        Ok(()) => {
+                            sent.html.clone_from(part);
+                            sent.button = button;
+                        }
                         Err(RequestError::Api(ApiError::MessageToEditNotFound)) => {
-                            let message = try_send(&self.bot, self.chat, part, None).await?;
+                            let message = try_send(&self.bot, self.chat, part, markup).await?;
                             *sent = Sent {
                                 id: message.id,
                                 html: part.clone(),
+                                button,
                             };
                         }
                         Err(e) => {
@@ -272,11 +305,12 @@ impl Sync {
                 }
                 None => {
                     touched = true;
-                    let message = try_send(&self.bot, self.chat, part, None).await;
+                    let message = try_send(&self.bot, self.chat, part, markup).await;
                     let message = message.inspect_err(|_| self.throttle.record())?;
                     self.sent.push(Sent {
                         id: message.id,
                         html: part.clone(),
+                        button,
                     });
                 }
             }

@@ -211,12 +211,19 @@ impl RunState {
 
     fn live(&mut self, message_id: &str, model: &str, role: MessageRole) -> &LiveMessage {
         let view = &self.view;
+        let discussion_id = &self.discussion_id;
         self.open.entry(message_id.to_owned()).or_insert_with(|| {
             let author = match role {
                 MessageRole::Summary => Author::Summary(model.to_owned()),
                 _ => Author::Model(model.to_owned()),
             };
-            LiveMessage::spawn(view.bot.clone(), view.chat, author, view.edit_interval)
+            LiveMessage::spawn(
+                view.bot.clone(),
+                view.chat,
+                author,
+                view.edit_interval,
+                discussion_id.clone(),
+            )
         })
     }
 

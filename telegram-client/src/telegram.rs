@@ -74,8 +74,9 @@ pub async fn try_send(
     }
 }
 
-/// Edits one message to this HTML once, falling back to plain text like
-/// [`try_send`]. An edit that changes nothing counts as done.
+/// Edits one message to this HTML (and inline keyboard: none removes it)
+/// once, falling back to plain text like [`try_send`]. An edit that changes
+/// nothing counts as done.
 ///
 /// # Errors
 /// The Bot API call failed (including `RetryAfter`).
@@ -84,17 +85,25 @@ pub async fn try_edit(
     chat: ChatId,
     id: MessageId,
     html: &str,
+    markup: Option<InlineKeyboardMarkup>,
 ) -> Result<(), RequestError> {
-    let request = bot
+    let mut request = bot
         .edit_message_text(chat, id, html)
         .parse_mode(ParseMode::Html)
         .link_preview_options(no_preview());
+    if let Some(markup) = markup.clone() {
+        request = request.reply_markup(markup);
+    }
     let result = match request.await {
         Err(e) if cant_parse(&e) => {
             tracing::warn!(chat = chat.0, error = %e, "Telegram rejected formatted text; editing it plain");
-            bot.edit_message_text(chat, id, to_plain_text(html))
-                .link_preview_options(no_preview())
-                .await
+            let mut plain = bot
+                .edit_message_text(chat, id, to_plain_text(html))
+                .link_preview_options(no_preview());
+            if let Some(markup) = markup {
+                plain = plain.reply_markup(markup);
+            }
+            plain.await
         }
         other => other,
     };
@@ -152,7 +161,7 @@ pub async fn send_with_markup(
 /// # Errors
 /// As [`send`].
 pub async fn edit(bot: &Tg, chat: ChatId, id: MessageId, html: &str) -> Result<(), RequestError> {
-    retrying(|| try_edit(bot, chat, id, html)).await
+    retrying(|| try_edit(bot, chat, id, html, None)).await
 }
 
 /// Sends a long HTML text as as many messages as it needs.

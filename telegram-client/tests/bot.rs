@@ -668,3 +668,39 @@ async fn a_run_going_when_the_bot_restarts_is_followed_to_its_end() {
         .await;
     assert!(finished.text.ends_with("Steady point 59."));
 }
+
+#[tokio::test]
+async fn the_stop_button_under_a_streaming_answer_stops_the_run() {
+    let w = World::start().await;
+    let slow = Script::new()
+        .text(sentences("Button", 200))
+        .token_pace(Duration::from_millis(50));
+    w.ts.llm.script("fake/slow", slow);
+    w.say("/new Buttons fake/slow");
+    w.expect_reply("Created and selected").await;
+    w.say("/open Go on and on?");
+    let streaming = w
+        .expect_message(
+            |m| m.text.contains("Button point 2.") && m.reply_markup.is_some(),
+            "a streaming answer with a button",
+        )
+        .await;
+    let button = &streaming.reply_markup.clone().expect("markup")["inline_keyboard"][0][0];
+    assert_eq!(button["text"], "⏹ Stop");
+    let data = button["callback_data"].as_str().expect("data").to_owned();
+
+    w.tg.press_button(USER, USER, streaming.id, &data);
+    w.expect_reply("⏹ Stopped").await;
+    let stopped = w
+        .expect_message(
+            |m| m.id == streaming.id && m.text.ends_with("⏹ stopped"),
+            "the stopped answer",
+        )
+        .await;
+    assert!(
+        stopped.reply_markup.is_none(),
+        "the button is gone once the answer ended"
+    );
+    let answered = w.tg.calls_to("answerCallbackQuery");
+    assert_eq!(answered[0].params["text"], "⏹ Stopping…");
+}

@@ -32,7 +32,9 @@ pub(super) async fn on_callback(
     let private = message.chat().is_private();
     let mut ctx = Ctx::new(bot.clone(), chat, private, &user, app).await;
     let data = query.data.clone().unwrap_or_default();
+    // An error is shown as an alert; a confirmation as a passing toast.
     let mut notice = None;
+    let mut toast = None;
     if let Some(project_id) = data.strip_prefix("use:") {
         match ctx.api.get_project(project_id).await {
             Ok(project) => projects::select_project(&mut ctx, &project).await?,
@@ -68,12 +70,22 @@ pub(super) async fn on_callback(
                 Err(status) => notice = Some(friendly(&status)),
             }
         }
+    } else if let Some(discussion_id) = data.strip_prefix("stop:") {
+        match ctx.api.stop_discussion(discussion_id).await {
+            Ok(_) => {
+                toast = Some("⏹ Stopping…");
+                ctx.reply(super::discussion::STOPPED).await?;
+            }
+            Err(status) => notice = Some(friendly(&status)),
+        }
     } else if data == "cancel" {
         telegram::edit(&bot, chat, message_id, "Cancelled: nothing was deleted.").await?;
     }
     let mut answer = bot.answer_callback_query(query.id);
     if let Some(notice) = notice {
         answer = answer.text(notice).show_alert(true);
+    } else if let Some(toast) = toast {
+        answer = answer.text(toast);
     }
     answer.await?;
     Ok(())

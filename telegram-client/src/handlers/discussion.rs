@@ -100,15 +100,16 @@ pub(super) async fn next(ctx: &mut Ctx) -> HandlerResult {
     .await
 }
 
+/// What the chat is told when a discussion stops.
+pub(super) const STOPPED: &str =
+    "⏹ Stopped. Partial answers are kept; /open or /discuss &lt;topic&gt; starts a new discussion.";
+
 pub(super) async fn stop(ctx: &mut Ctx) -> HandlerResult {
     let Some(discussion_id) = ctx.discussion_id().await? else {
         return Ok(());
     };
     match ctx.api.stop_discussion(&discussion_id).await {
-        Ok(_) => {
-            ctx.reply("⏹ Stopped. Partial answers are kept; /open or /discuss &lt;topic&gt; starts a new discussion.")
-                .await
-        }
+        Ok(_) => ctx.reply(STOPPED).await,
         Err(status) => ctx.fail(&status).await,
     }
 }
