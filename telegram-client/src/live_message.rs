@@ -15,109 +15,15 @@ use teloxide::{
 };
 use tokio::{sync::watch, task::JoinHandle};
 
+pub use crate::render::answer::{Author, Phase, Snapshot, render_parts};
 use crate::{
-    render::{
-        html::{escape, markdown_to_html},
-        split::{TELEGRAM_LIMIT, split_html, telegram_len},
-    },
+    state::Tracker,
     telegram::{Tg, retry_after, try_edit, try_send},
     throttle::EditThrottle,
 };
 
 /// Attempts at delivering the final text after errors other than `RetryAfter`.
 const FINAL_ATTEMPTS: u32 = 5;
-
-/// Where an answer stands.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Phase {
-    /// Text is still arriving.
-    Streaming,
-    /// The whole answer arrived.
-    Complete,
-    /// The model failed, for this reason.
-    Failed(String),
-    /// Stopped before it was complete.
-    Interrupted,
-}
-
-/// What an answer looks like at one moment.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Snapshot {
-    /// The Markdown received so far.
-    pub content: String,
-    /// Where it stands.
-    pub phase: Phase,
-}
-
-impl Snapshot {
-    fn is_final(&self) -> bool {
-        self.phase != Phase::Streaming
-    }
-}
-
-/// Who wrote an answer, shown at the head of its messages.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Author {
-    /// A model taking part in the discussion.
-    Model(String),
-    /// A model writing the consensus summary.
-    Summary(String),
-}
-
-impl Author {
-    fn model(&self) -> &str {
-        match self {
-            Author::Model(model) | Author::Summary(model) => model,
-        }
-    }
-
-    fn header(&self, continued: bool, streaming: bool) -> String {
-        let mut header = match self {
-            Author::Model(model) => format!("🤖 <b>{}</b>", escape(model)),
-            Author::Summary(model) => format!("🧾 <b>Consensus</b> · {}", escape(model)),
-        };
-        if continued {
-            header.push_str(" <i>(continued)</i>");
-        }
-        if streaming {
-            header.push_str(" ✍️");
-        }
-        header
-    }
-}
-
-/// The messages that show a snapshot, in order, each within Telegram's limit.
-#[must_use]
-pub fn render_parts(author: &Author, snapshot: &Snapshot) -> Vec<String> {
-    let streaming = snapshot.phase == Phase::Streaming;
-    let mut body = markdown_to_html(&snapshot.content);
-    match &snapshot.phase {
-        Phase::Streaming if body.is_empty() => body.push_str("<i>thinking…</i>"),
-        Phase::Failed(reason) => {
-            let warning = format!("⚠️ {}: {}", escape(author.model()), escape(reason));
-            if body.is_empty() {
-                return vec![warning];
-            }
-            body.push_str("\n\n");
-            body.push_str(&warning);
-        }
-        Phase::Interrupted => {
-            if !body.is_empty() {
-                body.push_str("\n\n");
-            }
-            body.push_str("<i>⏹ stopped</i>");
-        }
-        Phase::Complete if body.is_empty() => body.push_str("<i>(no answer)</i>"),
-        _ => {}
-    }
-    let longest_header = telegram_len(&author.header(true, true));
-    let limit = TELEGRAM_LIMIT - longest_header - 2;
-    split_html(&body, limit)
-        .into_iter()
-        .enumerate()
-        .map(|(i, part)| format!("{}\n{part}", author.header(i > 0, streaming)))
-        .collect()
-}
 
 /// A message already in the chat, the HTML it shows and whether it carries
 /// the Stop button.
@@ -133,6 +39,19 @@ pub fn stop_data(discussion_id: &str) -> String {
     format!("stop:{discussion_id}")
 }
 
+/// How a live answer is shown.
+#[derive(Debug, Default)]
+pub struct LiveOptions {
+    /// Shortest time between two edits of one message.
+    pub interval: Duration,
+    /// The discussion, for the Stop button shown while the answer streams.
+    pub discussion_id: Option<String>,
+    /// Records the answer's messages so a restarted bot can finish them.
+    pub tracker: Option<Tracker>,
+    /// Messages already showing the answer (before a restart).
+    pub existing: Vec<MessageId>,
+}
+
 /// The handle of one streaming answer.
 pub struct LiveMessage {
     snapshot: watch::Sender<Snapshot>,
@@ -141,33 +60,38 @@ pub struct LiveMessage {
 
 impl LiveMessage {
     /// Shows a new answer in `chat` and keeps it up to date, editing each of
-    /// its messages at most once per `interval`. While it streams, its last
-    /// message carries a Stop button for `discussion_id`, when known.
+    /// its messages at most once per `options.interval`.
     #[must_use]
-    pub fn spawn(
-        bot: Tg,
-        chat: ChatId,
-        author: Author,
-        interval: Duration,
-        discussion_id: Option<String>,
-    ) -> Self {
+    pub fn spawn(bot: Tg, chat: ChatId, author: Author, options: LiveOptions) -> Self {
         let initial = Snapshot {
             content: String::new(),
             phase: Phase::Streaming,
         };
         let (snapshot, updates) = watch::channel(initial);
+        // Messages shown before a restart: their text is unknown, so the first
+        // update edits them all (and removes a stale Stop button).
+        let sent = options
+            .existing
+            .into_iter()
+            .map(|id| Sent {
+                id,
+                html: String::new(),
+                button: true,
+            })
+            .collect();
         let sync = Sync {
             bot,
             chat,
             author,
-            sent: Vec::new(),
-            throttle: EditThrottle::new(interval),
-            stop: discussion_id.map(|id| {
+            sent,
+            throttle: EditThrottle::new(options.interval),
+            stop: options.discussion_id.map(|id| {
                 InlineKeyboardMarkup::new([[InlineKeyboardButton::callback(
                     "⏹ Stop",
                     stop_data(&id),
                 )]])
             }),
+            tracker: options.tracker,
         };
         let task = tokio::spawn(sync.run(updates));
         LiveMessage { snapshot, task }
@@ -224,6 +148,7 @@ struct Sync {
     throttle: EditThrottle,
     /// The Stop button shown while the answer streams.
     stop: Option<InlineKeyboardMarkup>,
+    tracker: Option<Tracker>,
 }
 
 impl Sync {
@@ -240,7 +165,16 @@ impl Sync {
             }
             self.throttle.ready().await;
             let snapshot = updates.borrow_and_update().clone();
-            match self.show(&snapshot).await {
+            let ids = self.ids();
+            let result = self.show(&snapshot).await;
+            if let Some(tracker) = &self.tracker {
+                if result.is_ok() && snapshot.is_final() {
+                    tracker.forget().await;
+                } else if self.ids() != ids {
+                    tracker.save(self.ids()).await;
+                }
+            }
+            match result {
                 Ok(()) => {
                     pending = false;
                     if snapshot.is_final() {
@@ -267,6 +201,10 @@ impl Sync {
                 }
             }
         }
+    }
+
+    fn ids(&self) -> Vec<i32> {
+        self.sent.iter().map(|sent| sent.id.0).collect()
     }
 
     /// Makes the chat show `snapshot`: edits the parts that changed, sends new ones.
@@ -328,72 +266,5 @@ impl Sync {
             self.throttle.record();
         }
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::render::html::to_plain_text;
-
-    fn snapshot(content: &str, phase: Phase) -> Snapshot {
-        Snapshot {
-            content: content.to_owned(),
-            phase,
-        }
-    }
-
-    #[test]
-    fn a_streaming_answer_has_a_placeholder_and_a_marker() {
-        let parts = render_parts(
-            &Author::Model("m/a".into()),
-            &snapshot("", Phase::Streaming),
-        );
-        assert_eq!(parts, vec!["🤖 <b>m/a</b> ✍️\n<i>thinking…</i>"]);
-    }
-
-    #[test]
-    fn a_complete_answer_ends_with_its_text() {
-        let parts = render_parts(
-            &Author::Model("m/a".into()),
-            &snapshot("**Yes** & no", Phase::Complete),
-        );
-        assert_eq!(parts, vec!["🤖 <b>m/a</b>\n<b>Yes</b> &amp; no"]);
-    }
-
-    #[test]
-    fn a_failure_without_text_is_one_warning_line() {
-        let parts = render_parts(
-            &Author::Model("m/<a>".into()),
-            &snapshot("", Phase::Failed("timed out".into())),
-        );
-        assert_eq!(parts, vec!["⚠️ m/&lt;a&gt;: timed out"]);
-    }
-
-    #[test]
-    fn a_failure_keeps_the_partial_text() {
-        let parts = render_parts(
-            &Author::Model("m".into()),
-            &snapshot("half", Phase::Failed("broken stream".into())),
-        );
-        assert_eq!(
-            to_plain_text(&parts[0]),
-            "🤖 m\nhalf\n\n⚠️ m: broken stream"
-        );
-    }
-
-    #[test]
-    fn long_answers_continue_in_more_messages_with_headers() {
-        let content = "word ".repeat(2000);
-        let parts = render_parts(
-            &Author::Summary("m".into()),
-            &snapshot(&content, Phase::Complete),
-        );
-        assert!(parts.len() >= 3);
-        assert!(parts[0].starts_with("🧾 <b>Consensus</b> · m\n"));
-        assert!(parts[1].starts_with("🧾 <b>Consensus</b> · m <i>(continued)</i>\n"));
-        assert!(parts.iter().all(|p| telegram_len(p) <= TELEGRAM_LIMIT));
-        let words: usize = parts.iter().map(|p| p.matches("word").count()).sum();
-        assert_eq!(words, 2000);
     }
 }

@@ -27,6 +27,69 @@ pub struct ChatState {
     /// The current discussion (of the current project).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub discussion_id: Option<String>,
+    /// Answers being shown, by moai message id: what a restarted bot
+    /// needs to finish them in the messages they started in.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub live: BTreeMap<String, LiveAnswer>,
+}
+
+/// An answer whose final text is not yet in the chat.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LiveAnswer {
+    /// The discussion it belongs to.
+    pub discussion_id: String,
+    /// The Telegram user the bot acts for in this run.
+    pub user: u64,
+    /// The Telegram messages showing it, in order.
+    pub messages: Vec<i32>,
+}
+
+/// Keeps one answer's [`LiveAnswer`] entry up to date.
+#[derive(Debug, Clone)]
+pub struct Tracker {
+    /// Where chats' states are kept.
+    pub store: Arc<FileStorage>,
+    /// The chat the answer is shown in.
+    pub chat: ChatId,
+    /// The moai message id of the answer.
+    pub message_id: String,
+    /// The discussion it belongs to.
+    pub discussion_id: String,
+    /// The Telegram user the bot acts for.
+    pub user: u64,
+}
+
+impl Tracker {
+    /// Records the Telegram messages now showing the answer.
+    pub async fn save(&self, messages: Vec<i32>) {
+        let entry = LiveAnswer {
+            discussion_id: self.discussion_id.clone(),
+            user: self.user,
+            messages,
+        };
+        let result = self
+            .store
+            .modify(self.chat, |state| {
+                state.live.insert(self.message_id.clone(), entry);
+            })
+            .await;
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "could not record a live answer");
+        }
+    }
+
+    /// The answer is complete in the chat: nothing left to finish.
+    pub async fn forget(&self) {
+        let result = self
+            .store
+            .modify(self.chat, |state| {
+                state.live.remove(&self.message_id);
+            })
+            .await;
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "could not clear a live answer");
+        }
+    }
 }
 
 /// A project as remembered by a chat: its id, and its name for messages.
@@ -48,6 +111,13 @@ impl ChatState {
             id: id.to_owned(),
             name: name.to_owned(),
         });
+    }
+
+    /// Forgets the current project and discussion (answers still being shown
+    /// are kept, so they can be finished).
+    pub fn forget_project(&mut self) {
+        self.project = None;
+        self.discussion_id = None;
     }
 
     /// The current project's id.
@@ -239,6 +309,7 @@ mod tests {
         let state = ChatState {
             project: None,
             discussion_id: Some("d".into()),
+            ..ChatState::default()
         };
         Arc::clone(&storage)
             .update_dialogue(ChatId(1), state.clone())

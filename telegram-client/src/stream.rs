@@ -1,7 +1,11 @@
 //! Rendering one run: the discussion's events become live messages in the
 //! chat, one per model answer, with "typing…" shown while models work.
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::Arc,
+    time::Duration,
+};
 
 use futures::StreamExt;
 use moai_proto::v1::{
@@ -10,16 +14,16 @@ use moai_proto::v1::{
 };
 use teloxide::{
     prelude::Requester,
-    types::{ChatAction, ChatId},
+    types::{ChatAction, ChatId, MessageId, UserId},
 };
 use tonic::Status;
 
 use crate::{
     api::{EventStream, UserApi},
     error::friendly,
-    live_message::{Author, LiveMessage, Phase},
+    live_message::{Author, LiveMessage, LiveOptions, Phase},
     render::html::escape,
-    state::FileStorage,
+    state::{FileStorage, Tracker},
     telegram::{self, Tg},
 };
 
@@ -33,7 +37,9 @@ pub struct RunView {
     pub bot: Tg,
     /// The chat it renders into.
     pub chat: ChatId,
-    /// The API, acting for the user who started the run.
+    /// The user who started the run, whom the API acts for.
+    pub user: UserId,
+    /// The API, acting for that user.
     pub api: UserApi,
     /// Per-chat state, to remember a discussion the run creates.
     pub store: Arc<FileStorage>,
@@ -65,22 +71,68 @@ pub async fn render(
     follow(view, run, start).await
 }
 
-/// Picks up a run that was going when the bot stopped: the answers still
-/// being written continue in new messages (seeded with the text so far), and
-/// the run is followed from the discussion's last event.
-pub async fn resume(view: RunView, discussion: Discussion) -> Outcome {
+/// Picks up a discussion after a restart: answers the bot was showing are
+/// finished in the messages they started in (`shown`: moai message id →
+/// Telegram message ids), and a run still going is followed from the
+/// discussion's last event, answers still being written seeded with their
+/// text so far.
+pub async fn resume(
+    view: RunView,
+    discussion: Discussion,
+    mut shown: BTreeMap<String, Vec<i32>>,
+) -> Outcome {
     let mut run = RunState::new(view.clone(), Some(discussion.id.clone()));
     run.last_seq = discussion.last_seq;
     for message in discussion.rounds.iter().flat_map(|round| &round.messages) {
         let role = MessageRole::try_from(message.role).unwrap_or(MessageRole::Model);
-        if message.status == MessageStatus::Streaming as i32 && role != MessageRole::User {
-            run.live(&message.id, &message.model, role)
-                .push(&message.content);
+        let existing: Vec<MessageId> = shown
+            .remove(&message.id)
+            .unwrap_or_default()
+            .into_iter()
+            .map(MessageId)
+            .collect();
+        if role == MessageRole::User {
+            continue;
         }
+        if message.status == MessageStatus::Streaming as i32 {
+            run.open_live(&message.id, &message.model, role, existing)
+                .push(&message.content);
+        } else if !existing.is_empty() {
+            let phase = phase_of(message);
+            run.open_live(&message.id, &message.model, role, existing);
+            run.close(
+                &message.id,
+                &message.model,
+                role,
+                message.content.clone(),
+                phase,
+            );
+        }
+    }
+    for message_id in shown.into_keys() {
+        // Not in the discussion any more (deleted): nothing to finish.
+        let tracker = run.tracker(&message_id);
+        if let Some(tracker) = tracker {
+            tracker.forget().await;
+        }
+    }
+    if discussion.status != DiscussionStatus::Running as i32 {
+        let outcome = run.outcome(None);
+        run.finish().await;
+        return outcome;
     }
     let mut api = view.api.clone();
     let start = async move { api.watch(&discussion.id, discussion.last_seq).await };
     follow(view, run, start).await
+}
+
+/// How a stored message ended, as a live answer's phase.
+fn phase_of(message: &moai_proto::v1::Message) -> Phase {
+    match MessageStatus::try_from(message.status) {
+        Ok(MessageStatus::Interrupted | MessageStatus::Streaming) => Phase::Interrupted,
+        Ok(MessageStatus::Failed) => Phase::Failed(message.error.clone()),
+        _ => Phase::Complete,
+    }
 }
 
 async fn follow(
@@ -99,11 +151,7 @@ async fn follow(
             typing.abort();
             let line = friendly(&status);
             run.say(&format!("⚠️ {}", escape(&line))).await;
-            let outcome = Outcome {
-                discussion_id: run.discussion_id.clone(),
-                status: None,
-                error: Some(line),
-            };
+            let outcome = run.outcome(Some(line));
             run.finish().await;
             return outcome;
         }
@@ -136,11 +184,7 @@ async fn follow(
     if let Some(line) = &error {
         run.say(&format!("⚠️ {}", escape(line))).await;
     }
-    let outcome = Outcome {
-        discussion_id: run.discussion_id.clone(),
-        status: run.status,
-        error,
-    };
+    let outcome = run.outcome(error);
     run.finish().await;
     outcome
 }
@@ -210,21 +254,52 @@ impl RunState {
     }
 
     fn live(&mut self, message_id: &str, model: &str, role: MessageRole) -> &LiveMessage {
-        let view = &self.view;
-        let discussion_id = &self.discussion_id;
-        self.open.entry(message_id.to_owned()).or_insert_with(|| {
+        self.open_live(message_id, model, role, Vec::new())
+    }
+
+    /// The live answer of `message_id`, created (in `existing` messages, if
+    /// any) when it is new.
+    fn open_live(
+        &mut self,
+        message_id: &str,
+        model: &str,
+        role: MessageRole,
+        existing: Vec<MessageId>,
+    ) -> &LiveMessage {
+        if !self.open.contains_key(message_id) {
             let author = match role {
                 MessageRole::Summary => Author::Summary(model.to_owned()),
                 _ => Author::Model(model.to_owned()),
             };
-            LiveMessage::spawn(
-                view.bot.clone(),
-                view.chat,
-                author,
-                view.edit_interval,
-                discussion_id.clone(),
-            )
+            let options = LiveOptions {
+                interval: self.view.edit_interval,
+                discussion_id: self.discussion_id.clone(),
+                tracker: self.tracker(message_id),
+                existing,
+            };
+            let live = LiveMessage::spawn(self.view.bot.clone(), self.view.chat, author, options);
+            self.open.insert(message_id.to_owned(), live);
+        }
+        &self.open[message_id]
+    }
+
+    /// Records where an answer of this run is shown (once the discussion is known).
+    fn tracker(&self, message_id: &str) -> Option<Tracker> {
+        Some(Tracker {
+            store: self.view.store.clone(),
+            chat: self.view.chat,
+            message_id: message_id.to_owned(),
+            discussion_id: self.discussion_id.clone()?,
+            user: self.view.user.0,
         })
+    }
+
+    fn outcome(&self, error: Option<String>) -> Outcome {
+        Outcome {
+            discussion_id: self.discussion_id.clone(),
+            status: self.status,
+            error,
+        }
     }
 
     fn close(
@@ -288,11 +363,7 @@ impl RunState {
                 if role == MessageRole::User {
                     return;
                 }
-                let phase = match MessageStatus::try_from(message.status) {
-                    Ok(MessageStatus::Interrupted) => Phase::Interrupted,
-                    Ok(MessageStatus::Failed) => Phase::Failed(message.error.clone()),
-                    _ => Phase::Complete,
-                };
+                let phase = phase_of(&message);
                 self.close(&message.id, &message.model, role, message.content, phase);
             }
             Payload::MessageFailed(failed) => {

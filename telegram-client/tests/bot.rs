@@ -653,7 +653,8 @@ async fn a_run_going_when_the_bot_restarts_is_followed_to_its_end() {
     w.say("/new Resume fake/s");
     w.expect_reply("Created and selected").await;
     w.say("/open Keep going?");
-    w.expect_message(|m| m.text.contains("Steady point 3."), "streaming")
+    let streaming = w
+        .expect_message(|m| m.text.contains("Steady point 3."), "streaming")
         .await;
     w.bot.take().expect("running").stop().await;
 
@@ -666,7 +667,46 @@ async fn a_run_going_when_the_bot_restarts_is_followed_to_its_end() {
             "the complete answer",
         )
         .await;
-    assert!(finished.text.ends_with("Steady point 59."));
+    assert_eq!(
+        finished.id, streaming.id,
+        "finished in the message it started in"
+    );
+    assert!(finished.reply_markup.is_none(), "no Stop button left");
+    assert_eq!(answers_of(&w.tg.bot_messages(USER), "fake/s").len(), 1);
+}
+
+#[tokio::test]
+async fn an_answer_that_ended_while_the_bot_was_down_is_finished_after_a_restart() {
+    let mut w = World::start().await;
+    let text = sentences("Brief", 25);
+    let pace = Duration::from_millis(40);
+    w.ts.llm
+        .script("fake/b", Script::new().text(text.clone()).token_pace(pace));
+    w.say("/new Down fake/b");
+    w.expect_reply("Created and selected").await;
+    w.say("/open Quick?");
+    let streaming = w
+        .expect_message(|m| m.text.contains("Brief point 1."), "streaming")
+        .await;
+    w.bot.take().expect("running").stop().await;
+    // The run ends on the server while no bot is watching.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+
+    w.bot = Some(start(w.config()));
+    let finished = w
+        .expect_message(
+            |m| m.id == streaming.id && m.text == format!("🤖 fake/b\n{text}"),
+            "the answer finished in place",
+        )
+        .await;
+    assert!(finished.reply_markup.is_none());
+    assert!(
+        !w.tg
+            .bot_messages(USER)
+            .iter()
+            .any(|m| m.text.contains("I restarted")),
+        "nothing to follow, so no notice"
+    );
 }
 
 #[tokio::test]

@@ -58,7 +58,7 @@ pub(super) async fn on_callback(
             match result {
                 Ok(()) => {
                     if ctx.state.project_id() == Some(project_id) {
-                        ctx.save(|s| *s = ChatState::default()).await?;
+                        ctx.save(ChatState::forget_project).await?;
                     }
                     let text = if name.is_empty() {
                         "That project was already gone.".to_owned()

@@ -96,6 +96,7 @@ pub fn schema() -> UpdateHandler<BotError> {
 pub struct Ctx {
     bot: Tg,
     chat: ChatId,
+    user: UserId,
     api: UserApi,
     app: Arc<App>,
     state: ChatState,
@@ -109,6 +110,7 @@ impl Ctx {
         Ctx {
             bot,
             chat,
+            user: user.id,
             api,
             app,
             state,
@@ -141,6 +143,7 @@ impl Ctx {
         RunView {
             bot: self.bot.clone(),
             chat: self.chat,
+            user: self.user,
             api: self.api.clone(),
             store: self.app.store.clone(),
             edit_interval: self.app.edit_interval * factor,
@@ -159,7 +162,7 @@ impl Ctx {
         match self.api.get_project(&id).await {
             Ok(project) => Ok(Some(project)),
             Err(status) if status.code() == Code::NotFound && self.private => {
-                self.save(|s| *s = ChatState::default()).await?;
+                self.save(ChatState::forget_project).await?;
                 self.reply("Your current project no longer exists. /projects lists yours.")
                     .await?;
                 Ok(None)

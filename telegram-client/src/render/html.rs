@@ -8,6 +8,8 @@
 
 use pulldown_cmark::{CodeBlockKind, Event, Options, Parser, Tag, TagEnd};
 
+use super::table::Table;
+
 /// Escapes text for Telegram HTML (`&`, `<`, `>` and `"`).
 #[must_use]
 pub fn escape(text: &str) -> String {
@@ -80,45 +82,6 @@ fn is_safe_url(url: &str) -> bool {
     ["http://", "https://", "tg://", "mailto:"]
         .iter()
         .any(|scheme| lower.starts_with(scheme))
-}
-
-/// A Markdown table being collected: rows of cells as plain text.
-#[derive(Default)]
-struct Table {
-    rows: Vec<Vec<String>>,
-    header_rows: usize,
-}
-
-impl Table {
-    fn cell(&mut self) -> Option<&mut String> {
-        self.rows.last_mut().and_then(|row| row.last_mut())
-    }
-
-    /// The table as monospaced lines with padded columns.
-    fn render(&self) -> String {
-        let columns = self.rows.iter().map(Vec::len).max().unwrap_or(0);
-        let mut widths = vec![0; columns];
-        for row in &self.rows {
-            for (i, cell) in row.iter().enumerate() {
-                widths[i] = widths[i].max(cell.trim().chars().count());
-            }
-        }
-        let mut lines = Vec::new();
-        for (r, row) in self.rows.iter().enumerate() {
-            let cells: Vec<String> = (0..columns)
-                .map(|i| {
-                    let cell = row.get(i).map_or("", |c| c.trim());
-                    format!("{cell:<width$}", width = widths[i])
-                })
-                .collect();
-            lines.push(cells.join(" | ").trim_end().to_owned());
-            if r + 1 == self.header_rows {
-                let rule: Vec<String> = widths.iter().map(|w| "-".repeat(*w)).collect();
-                lines.push(rule.join("-+-"));
-            }
-        }
-        lines.join("\n")
-    }
 }
 
 #[derive(Default)]
