@@ -46,6 +46,8 @@ pub struct TestOptions {
     pub llm: Box<dyn FnOnce(&mut LlmSettings) + Send>,
     /// Configure user/gateway keys (true) or start keyless so a local key is generated (false).
     pub configured_keys: bool,
+    /// Use this existing database (another replica's) instead of a fresh one.
+    pub database_url: Option<String>,
 }
 
 impl Default for TestOptions {
@@ -56,6 +58,7 @@ impl Default for TestOptions {
             reuse: None,
             llm: Box::new(|_| {}),
             configured_keys: true,
+            database_url: None,
         }
     }
 }
@@ -191,9 +194,10 @@ impl TestServer {
         let (data_dir, database_url, llm) = match options.reuse {
             Some(r) => (r.data_dir, r.database_url, r.llm),
             None => {
-                let url = match options.backend {
-                    Backend::Sqlite => None,
-                    Backend::Postgres => Some(fresh_postgres_database().await),
+                let url = match (options.database_url, options.backend) {
+                    (Some(url), _) => Some(url),
+                    (None, Backend::Sqlite) => None,
+                    (None, Backend::Postgres) => Some(fresh_postgres_database().await),
                 };
                 (
                     tempfile::tempdir().expect("temp data dir"),

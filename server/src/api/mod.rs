@@ -16,7 +16,7 @@ pub use models::ModelApi;
 pub use projects::ProjectApi;
 
 use crate::auth::Principal;
-use crate::engine::Subscription;
+use crate::engine::SubscriptionError;
 
 /// A server-streaming response body.
 pub type EventStream<R> = Pin<Box<dyn Stream<Item = Result<R, Status>> + Send + 'static>>;
@@ -30,8 +30,9 @@ fn principal<T>(req: &Request<T>) -> Result<Principal, Status> {
 }
 
 /// Wraps each event of a subscription in the RPC's response message.
-fn event_stream<R, F>(sub: Subscription, wrap: F) -> EventStream<R>
+fn event_stream<R, F, S>(sub: S, wrap: F) -> EventStream<R>
 where
+    S: Stream<Item = Result<std::sync::Arc<DiscussionEvent>, SubscriptionError>> + Send + 'static,
     F: Fn(DiscussionEvent) -> R + Send + 'static,
     R: Send + 'static,
 {

@@ -6,7 +6,6 @@
 //! `cargo run --release -p moai-tests --bin moai-load -- --concurrency 1,100,1000`
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,6 +14,7 @@ use clap::Parser;
 use futures::StreamExt as _;
 use moai_proto::v1::{self, discussion_event::Payload};
 use moai_tests::fake_llm::{FakeLlm, Script};
+use moai_tests::process::{ProcessOptions, ServerProcess};
 use moai_tests::server::KeyAuth;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
@@ -51,15 +51,6 @@ struct Sample {
     first_delta: Duration,
     total: Duration,
     failed: bool,
-}
-
-struct ServerProcess(Child);
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 fn peak_rss_mib(pid: u32) -> Option<f64> {
@@ -107,55 +98,31 @@ async fn main() -> anyhow::Result<()> {
         Some(dir) => tempfile::tempdir_in(dir)?,
         None => tempfile::tempdir()?,
     };
-    let config = data.path().join("bench.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[limits]\nsubscriber_buffer = 8192\n\n[llm]\nmodels_cache_secs = 300\n\n[[llm.providers]]\nname = \"fake\"\nbase_url = \"{}\"\napi_key = \"fake\"\nmax_concurrency = 100000\n",
-            llm.base_url()
-        ),
-    )?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let bin = match args.server_bin {
-        Some(b) => b,
-        None => std::env::current_exe()?
-            .parent()
-            .context("exe dir")?
-            .join("moai-server"),
-    };
-    if !bin.exists() {
+    let binary = args
+        .server_bin
+        .unwrap_or_else(moai_tests::process::server_binary);
+    if !binary.exists() {
         bail!(
             "{} not found: build it with `cargo build --release -p moai-server`",
-            bin.display()
+            binary.display()
         );
     }
-    let server = ServerProcess(
-        Command::new(&bin)
-            .arg("--config")
-            .arg(&config)
-            .env("MOAI_DATA_DIR", data.path())
-            .env("MOAI_LISTEN", format!("127.0.0.1:{port}"))
-            .env("MOAI_API_KEYS", format!("bench:{KEY}"))
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .with_context(|| format!("starting {}", bin.display()))?,
-    );
-    let pid = server.0.id();
+    let port = moai_tests::process::free_port();
+    let server = ServerProcess::start(ProcessOptions {
+        binary,
+        data_dir: data.path(),
+        port,
+        api_keys: format!("bench:{KEY}"),
+        llm_base_url: llm.base_url(),
+        database_url: None,
+        config: Some(format!(
+            "[limits]\nsubscriber_buffer = 8192\n\n[[llm.providers]]\nname = \"fake\"\nbase_url = \"{}\"\nmax_concurrency = 100000\n",
+            llm.base_url()
+        )),
+    });
+    let pid = server.pid();
     let endpoint = Endpoint::from_shared(format!("http://127.0.0.1:{port}"))?;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let first = loop {
-        match endpoint.connect().await {
-            Ok(c) => break c,
-            Err(_) if Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(50)).await
-            }
-            Err(e) => bail!("server did not come up: {e}"),
-        }
-    };
+    let first = server.channel().await;
     let project = v1::project_service_client::ProjectServiceClient::new(InterceptedService::new(
         first,
         KeyAuth::new(KEY, None),

@@ -5,5 +5,6 @@ mod llm;
 mod open;
 mod platform;
 mod projects;
+mod replicas;
 mod support;
 mod turns;

@@ -1,0 +1,92 @@
+//! Following and stopping discussions.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{CancelReason, DiscussionView, Engine, EngineError, EventSource, Subscription, follow};
+use crate::auth::Principal;
+use crate::domain::DiscussionStatus;
+
+impl Engine {
+    /// Cancels the running round and marks the discussion STOPPED.
+    #[tracing::instrument(skip(self), fields(principal = %owner))]
+    pub async fn stop(
+        &self,
+        owner: &Principal,
+        discussion_id: &str,
+    ) -> Result<DiscussionView, EngineError> {
+        let discussion = self.discussion(owner, discussion_id).await?;
+        let active = self.active(&discussion.id);
+        match active {
+            Some(run) => {
+                run.cancel(CancelReason::Stop);
+                if tokio::time::timeout(Duration::from_secs(10), run.done.cancelled())
+                    .await
+                    .is_err()
+                {
+                    tracing::warn!(discussion = %discussion.id, "run did not end within 10s of stop");
+                }
+            }
+            None => self.inner.store.mark_stopped(&discussion.id).await?,
+        }
+        self.get(owner, discussion_id).await
+    }
+
+    /// Events after `after_seq`: stored ones, then the current run's live
+    /// (polled from the store when another replica runs it).
+    #[tracing::instrument(skip(self), fields(principal = %owner))]
+    pub async fn watch(
+        &self,
+        owner: &Principal,
+        discussion_id: &str,
+        after_seq: u64,
+    ) -> Result<EventSource, EngineError> {
+        let discussion = self.discussion(owner, discussion_id).await?;
+        let Some(run) = self.active(&discussion.id) else {
+            if discussion.status == DiscussionStatus::Running {
+                return Ok(follow::follow_store(
+                    self.inner.store.clone(),
+                    owner.as_str().to_owned(),
+                    discussion.id,
+                    after_seq,
+                ));
+            }
+            let events = self
+                .stored_events(&discussion.id, after_seq, u64::MAX)
+                .await?;
+            return Ok(Box::pin(Subscription::new(events, None, after_seq)));
+        };
+        let (backlog, rx) = run.hub.subscribe(after_seq);
+        let first = run.hub.first_seq();
+        let mut events = self.stored_events(&discussion.id, after_seq, first).await?;
+        events.extend(backlog);
+        Ok(Box::pin(Subscription::new(
+            events,
+            Some((rx, first)),
+            after_seq,
+        )))
+    }
+
+    async fn stored_events(
+        &self,
+        discussion_id: &str,
+        after_seq: u64,
+        before: u64,
+    ) -> Result<Vec<Arc<moai_proto::v1::DiscussionEvent>>, EngineError> {
+        let mut events = Vec::new();
+        for payload in self
+            .inner
+            .store
+            .events_between(discussion_id, after_seq, before)
+            .await?
+        {
+            match <moai_proto::v1::DiscussionEvent as prost::Message>::decode(payload.as_slice()) {
+                Ok(event) => events.push(Arc::new(event)),
+                Err(e) => {
+                    tracing::error!(discussion = %discussion_id, error = %e, "undecodable stored event")
+                }
+            }
+        }
+        Ok(events)
+    }
+}

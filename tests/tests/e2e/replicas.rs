@@ -1,0 +1,185 @@
+//! Scale-out on PostgreSQL: replicas share the store, a client may watch from
+//! any replica, and a run whose replica died is recovered by another.
+
+use std::time::Duration;
+
+use futures::StreamExt as _;
+use moai_proto::v1::{self, discussion_event::Payload};
+use moai_server::config::Limits;
+use moai_tests::events::collect;
+use moai_tests::fake_llm::{FakeLlm, Script};
+use moai_tests::process::{ProcessOptions, ServerProcess, free_port, server_binary};
+use moai_tests::server::{ALICE_KEY, Backend, TestOptions, TestServer, postgres_url};
+
+use crate::support::{LIMIT, all_messages, completed, get, last_status, project};
+
+fn skip() -> bool {
+    if postgres_url().is_none() {
+        eprintln!(
+            "MOAI_TEST_POSTGRES_URL is not set: replica tests not run here (.ci/run sets it)"
+        );
+        return true;
+    }
+    false
+}
+
+#[tokio::test]
+async fn a_run_on_one_replica_can_be_watched_from_another() {
+    if skip() {
+        return;
+    }
+    let a = TestServer::spawn_on(Backend::Postgres).await;
+    let b = TestServer::spawn_with(TestOptions {
+        database_url: a.database_url.clone(),
+        ..Default::default()
+    })
+    .await;
+    a.llm.script(
+        "slow/one",
+        Script::new()
+            .text("answer from replica A")
+            .first_token_delay(Duration::from_millis(800)),
+    );
+    let p = project(&a, "replicas", &["slow/one"]).await;
+    let mut on_a = a
+        .discussions()
+        .await
+        .open_discussion(v1::OpenDiscussionRequest {
+            project_id: p.id,
+            question: "Q".into(),
+        })
+        .await
+        .expect("open on A")
+        .into_inner();
+    let first = on_a
+        .next()
+        .await
+        .expect("event")
+        .expect("ok")
+        .event
+        .expect("event");
+
+    let on_b = b
+        .discussions()
+        .await
+        .watch_discussion(v1::WatchDiscussionRequest {
+            discussion_id: first.discussion_id.clone(),
+            after_seq: 0,
+        })
+        .await
+        .expect("watch on B")
+        .into_inner();
+    let seen_on_b = collect(on_b, |r: v1::WatchDiscussionResponse| r.event, LIMIT).await;
+    assert!(matches!(
+        seen_on_b[0].event.payload,
+        Some(Payload::DiscussionStarted(_))
+    ));
+    assert_eq!(
+        completed(&seen_on_b),
+        [("slow/one".to_owned(), "answer from replica A".to_owned())]
+    );
+    assert_eq!(last_status(&seen_on_b), v1::DiscussionStatus::Idle as i32);
+    let seqs: Vec<u64> = seen_on_b.iter().map(|t| t.event.seq).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]));
+    drop(on_a);
+}
+
+#[tokio::test]
+async fn a_dead_replicas_run_is_interrupted_by_another_and_continued_there() {
+    if skip() {
+        return;
+    }
+    // Replica B (in-process) with a short lease sweep; replica A is the real
+    // binary, killed mid-run.
+    let b = TestServer::spawn_with(TestOptions {
+        backend: Backend::Postgres,
+        limits: Limits {
+            run_lease_secs: 1,
+            ..Limits::default()
+        },
+        ..Default::default()
+    })
+    .await;
+    let url = b.database_url.clone().expect("postgres url");
+    b.llm.script(
+        "slow/one",
+        Script::new()
+            .text(FakeLlm::text_of_tokens(300))
+            .token_pace(Duration::from_millis(50)),
+    );
+    let data = tempfile::tempdir().expect("tmp");
+    let mut a = ServerProcess::start(ProcessOptions {
+        binary: server_binary(),
+        data_dir: data.path(),
+        port: free_port(),
+        api_keys: format!("alice:{ALICE_KEY}"),
+        llm_base_url: b.llm.base_url(),
+        database_url: Some(url),
+        config: Some("[limits]\nrun_lease_secs = 1\n".into()),
+    });
+    let channel = a.auth_channel(ALICE_KEY).await;
+    let p = project(&b, "dies", &["slow/one"]).await;
+    let mut on_a = v1::discussion_service_client::DiscussionServiceClient::new(channel)
+        .open_discussion(v1::OpenDiscussionRequest {
+            project_id: p.id,
+            question: "Q".into(),
+        })
+        .await
+        .expect("open on A")
+        .into_inner();
+    let first = on_a
+        .next()
+        .await
+        .expect("event")
+        .expect("ok")
+        .event
+        .expect("event");
+    let mut deltas = 0;
+    while deltas < 30 {
+        if let Some(Payload::MessageDelta(_)) = on_a
+            .next()
+            .await
+            .expect("event")
+            .expect("ok")
+            .event
+            .and_then(|e| e.payload)
+        {
+            deltas += 1;
+        }
+    }
+    a.kill();
+
+    // B's sweep finds the lapsed lease.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let d = loop {
+        let d = get(&b, &first.discussion_id).await;
+        if d.status == v1::DiscussionStatus::Interrupted as i32 {
+            break d;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never interrupted: {d:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let m = &all_messages(&d)[0];
+    assert_eq!(m.status, v1::MessageStatus::Interrupted as i32);
+    assert!(!m.content.is_empty());
+
+    b.llm
+        .script("slow/one", Script::new().text("continued on B"));
+    let next = b
+        .discussions()
+        .await
+        .next_round(v1::NextRoundRequest {
+            discussion_id: first.discussion_id,
+        })
+        .await
+        .expect("NextRound on B")
+        .into_inner();
+    let events = collect(next, |r: v1::NextRoundResponse| r.event, LIMIT).await;
+    assert_eq!(
+        completed(&events),
+        [("slow/one".to_owned(), "continued on B".to_owned())]
+    );
+}
