@@ -1,6 +1,8 @@
 //! The runs being shown in each chat. A run is rendered by a task of its
 //! own, so that a chat's next command (`/stop` above all) is handled while
-//! the models are still streaming.
+//! the models are still streaming. Runs of one chat are shown one after the
+//! other: a run asked for while another is still going waits for it (a
+//! `/next` typed as a round ends just works).
 
 use std::{
     collections::HashMap,
@@ -13,65 +15,110 @@ use std::{
 use teloxide::types::ChatId;
 use tokio::task::AbortHandle;
 
-struct Running {
-    id: u64,
-    what: String,
-    handle: AbortHandle,
+/// Most runs that may wait in one chat.
+const MAX_QUEUED: usize = 3;
+
+#[derive(Default)]
+struct ChatRuns {
+    /// Held by the run being shown; waiting runs queue on it (fairly).
+    turn: Arc<tokio::sync::Mutex<()>>,
+    /// What the run being shown is doing, and its id.
+    running: Option<(u64, String)>,
+    /// Runs waiting for their turn.
+    queued: usize,
+    tasks: Vec<AbortHandle>,
 }
 
-/// The run going on in each chat (at most one per chat).
+/// How a run was started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Started {
+    /// It is being shown now.
+    Now,
+    /// It waits for the run being shown, which is doing this.
+    Queued(String),
+}
+
+/// The runs of each chat.
 #[derive(Clone, Default)]
 pub struct Runs {
-    chats: Arc<Mutex<HashMap<ChatId, Running>>>,
+    chats: Arc<Mutex<HashMap<ChatId, ChatRuns>>>,
     next_id: Arc<AtomicU64>,
 }
 
 impl Runs {
-    /// What the chat's run is doing, if one is going.
-    #[must_use]
-    pub fn current(&self, chat: ChatId) -> Option<String> {
-        let chats = self.chats.lock().unwrap_or_else(PoisonError::into_inner);
-        chats.get(&chat).map(|r| r.what.clone())
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ChatId, ChatRuns>> {
+        self.chats.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Starts rendering a run in `chat`, unless one is already going there;
-    /// then returns what that one is doing.
+    /// What the chat's run is doing, and how many wait, if one is going.
+    #[must_use]
+    pub fn current(&self, chat: ChatId) -> Option<(String, usize)> {
+        let chats = self.lock();
+        let runs = chats.get(&chat)?;
+        let (_, what) = runs.running.as_ref()?;
+        Some((what.clone(), runs.queued))
+    }
+
+    /// Shows a run in `chat`: now, or after the runs before it.
     ///
     /// # Errors
-    /// The description of the run already going.
-    pub fn start<F>(&self, chat: ChatId, what: &str, run: F) -> Result<(), String>
+    /// Too many runs already wait in this chat; the error says what the
+    /// current one is doing.
+    pub fn start<F>(&self, chat: ChatId, what: &str, run: F) -> Result<Started, String>
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        let mut chats = self.chats.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(running) = chats.get(&chat) {
-            return Err(running.what.clone());
+        let mut chats = self.lock();
+        let runs = chats.entry(chat).or_default();
+        let busy = runs.running.is_some() || runs.queued > 0;
+        if runs.queued >= MAX_QUEUED {
+            return Err(runs
+                .running
+                .as_ref()
+                .map(|(_, w)| w.clone())
+                .unwrap_or_default());
         }
+        let started = match &runs.running {
+            Some((_, going)) if busy => Started::Queued(going.clone()),
+            _ if busy => Started::Queued("another run".to_owned()),
+            _ => Started::Now,
+        };
+        runs.queued += 1;
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let registry = self.chats.clone();
+        let turn = runs.turn.clone();
+        let registry = self.clone();
+        let what = what.to_owned();
         let task = tokio::spawn(async move {
+            let _turn = turn.lock_owned().await;
+            registry.update(chat, |runs| {
+                runs.queued = runs.queued.saturating_sub(1);
+                runs.running = Some((id, what));
+            });
             run.await;
-            let mut chats = registry.lock().unwrap_or_else(PoisonError::into_inner);
-            if chats.get(&chat).is_some_and(|r| r.id == id) {
-                chats.remove(&chat);
-            }
+            registry.update(chat, |runs| {
+                if runs.running.as_ref().is_some_and(|(r, _)| *r == id) {
+                    runs.running = None;
+                }
+            });
         });
-        chats.insert(
-            chat,
-            Running {
-                id,
-                what: what.to_owned(),
-                handle: task.abort_handle(),
-            },
-        );
-        Ok(())
+        runs.tasks.retain(|t| !t.is_finished());
+        runs.tasks.push(task.abort_handle());
+        Ok(started)
     }
 
-    /// Stops rendering every run (the runs themselves go on on the server).
+    fn update(&self, chat: ChatId, change: impl FnOnce(&mut ChatRuns)) {
+        if let Some(runs) = self.lock().get_mut(&chat) {
+            change(runs);
+        }
+    }
+
+    /// Stops showing every run (the runs themselves go on on the server).
     pub fn abort_all(&self) {
-        let mut chats = self.chats.lock().unwrap_or_else(PoisonError::into_inner);
-        for (_, running) in chats.drain() {
-            running.handle.abort();
+        let mut chats = self.lock();
+        for (_, runs) in chats.drain() {
+            for task in runs.tasks {
+                task.abort();
+            }
         }
     }
 }
@@ -80,31 +127,61 @@ impl Runs {
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn one_run_per_chat_and_the_slot_frees_when_it_ends() {
-        let runs = Runs::default();
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        runs.start(ChatId(1), "open", async move {
-            let _ = rx.await;
-        })
-        .expect("first run starts");
-        assert_eq!(
-            runs.start(ChatId(1), "next", async {}),
-            Err("open".to_owned())
-        );
-        runs.start(ChatId(2), "next", std::future::pending())
-            .expect("another chat is free");
-        assert_eq!(runs.current(ChatId(1)).as_deref(), Some("open"));
-
-        tx.send(()).expect("run waiting");
-        for _ in 0..100 {
-            if runs.current(ChatId(1)).is_none() {
-                break;
+    async fn settle(runs: &Runs, chat: ChatId, expected: Option<&str>) {
+        for _ in 0..200 {
+            if runs.current(chat).map(|(w, _)| w).as_deref() == expected {
+                return;
             }
             tokio::task::yield_now().await;
         }
-        assert_eq!(runs.current(ChatId(1)), None);
+        panic!("expected {expected:?}, have {:?}", runs.current(chat));
+    }
+
+    #[tokio::test]
+    async fn runs_of_a_chat_take_turns_and_other_chats_do_not_wait() {
+        let runs = Runs::default();
+        let (first_done, first_wait) = tokio::sync::oneshot::channel::<()>();
+        let (second_ran, mut second_seen) = tokio::sync::oneshot::channel::<()>();
+        let started = runs.start(ChatId(1), "open", async move {
+            let _ = first_wait.await;
+        });
+        assert_eq!(started, Ok(Started::Now));
+        settle(&runs, ChatId(1), Some("open")).await;
+
+        let queued = runs.start(ChatId(1), "next", async move {
+            let _ = second_ran.send(());
+        });
+        assert_eq!(queued, Ok(Started::Queued("open".to_owned())));
+        assert_eq!(
+            runs.start(ChatId(2), "other", std::future::pending()),
+            Ok(Started::Now)
+        );
+        tokio::task::yield_now().await;
+        assert!(
+            second_seen.try_recv().is_err(),
+            "the second waits for the first"
+        );
+
+        first_done.send(()).expect("first run waiting");
+        second_seen.await.expect("the second ran after the first");
+        settle(&runs, ChatId(1), None).await;
         runs.abort_all();
         assert_eq!(runs.current(ChatId(2)), None);
+    }
+
+    #[tokio::test]
+    async fn the_queue_is_bounded() {
+        let runs = Runs::default();
+        runs.start(ChatId(1), "long", std::future::pending())
+            .expect("first");
+        settle(&runs, ChatId(1), Some("long")).await;
+        for _ in 0..MAX_QUEUED {
+            runs.start(ChatId(1), "more", async {}).expect("queued");
+        }
+        assert_eq!(
+            runs.start(ChatId(1), "too many", async {}),
+            Err("long".to_owned())
+        );
+        runs.abort_all();
     }
 }

@@ -279,7 +279,11 @@ pub(super) async fn status(ctx: &mut Ctx) -> HandlerResult {
         None => html.push_str("💬 No current discussion\n"),
     }
     match ctx.app.runs.current(ctx.chat) {
-        Some(what) => html.push_str(&format!("⏳ Run going: {}", escape(&what))),
+        Some((what, 0)) => html.push_str(&format!("⏳ Run going: {}", escape(&what))),
+        Some((what, queued)) => html.push_str(&format!(
+            "⏳ Run going: {} ({queued} more waiting)",
+            escape(&what)
+        )),
         None => html.push_str("No run going in this chat."),
     }
     ctx.reply(&html).await

@@ -21,11 +21,14 @@ use crate::{
     config::Allowlist,
     error::{BotError, friendly},
     render::html::escape,
-    runs::Runs,
+    runs::{Runs, Started},
     state::{ChatState, FileStorage},
     stream::RunView,
     telegram::{self, Tg},
 };
+
+/// How long a queued run waits before the chat is told it is queued.
+const QUEUE_NOTICE_AFTER: Duration = Duration::from_millis(1500);
 
 /// What every handler returns; errors are Telegram or state-file failures
 /// (moai API errors are told to the user instead).
@@ -191,20 +194,44 @@ impl Ctx {
         Ok(None)
     }
 
-    /// Starts rendering a run, unless one is already going in this chat.
+    /// Starts rendering a run, after the one going in this chat, if any.
     async fn start_run(
         &self,
         what: &str,
         run: impl Future<Output = ()> + Send + 'static,
     ) -> HandlerResult {
-        if let Err(going) = self.app.runs.start(self.chat, what, run) {
-            self.reply(&format!(
-                "A run is still going in this chat ({}). Wait for it to finish, or /stop it.",
-                escape(&going)
-            ))
-            .await?;
+        match self.app.runs.start(self.chat, what, run) {
+            Ok(Started::Now) => Ok(()),
+            Ok(Started::Queued(going)) => {
+                // A run that is only finishing its last edits is not worth a
+                // notice; one still going a moment later is.
+                let (runs, bot, chat) = (self.app.runs.clone(), self.bot.clone(), self.chat);
+                tokio::spawn(async move {
+                    tokio::time::sleep(QUEUE_NOTICE_AFTER).await;
+                    if runs
+                        .current(chat)
+                        .is_some_and(|(what, queued)| what == going && queued > 0)
+                    {
+                        let text = format!(
+                            "⏳ Queued: this starts when the current run ({}) ends. /stop ends it now.",
+                            escape(&going)
+                        );
+                        if let Err(e) = telegram::send(&bot, chat, &text).await {
+                            tracing::debug!(error = %e, "could not send the queue notice");
+                        }
+                    }
+                });
+                Ok(())
+            }
+            Err(going) => {
+                self.reply(&format!(
+                    "Too many requests are waiting in this chat behind the current run ({}). \
+                     Wait for it, or /stop it.",
+                    escape(&going)
+                ))
+                .await
+            }
         }
-        Ok(())
     }
 }
 
