@@ -237,3 +237,11 @@ pub async fn counting_proxy(target: SocketAddr) -> (String, Arc<AtomicUsize>) {
     });
     (format!("http://{addr}"), count)
 }
+
+/// A streamed answer: `n` short sentences, paced so it takes a while.
+pub fn sentences(model: &str, n: usize) -> String {
+    (0..n)
+        .map(|i| format!("{model} point {i}."))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
