@@ -1,5 +1,78 @@
-//! `moai-telegram`: the Telegram bot, a thin client of the moai gRPC API.
+//! `moai-telegram`: reads its settings from the environment and runs the bot.
 
-fn main() -> anyhow::Result<()> {
-    anyhow::bail!("moai-telegram is not implemented yet")
+use std::{path::PathBuf, time::Duration};
+
+use anyhow::Context;
+use clap::Parser;
+use moai_telegram::{Allowlist, Config, config::DEFAULT_SERVER};
+use secrecy::SecretString;
+
+/// The moai Telegram bot: roundtable discussions between AI models, in a chat.
+#[derive(Parser)]
+#[command(version, about)]
+struct Args {
+    /// The bot token from @BotFather.
+    #[arg(long, env = "TELOXIDE_TOKEN", hide_env_values = true)]
+    token: String,
+    /// Bot API base URL (default: Telegram's).
+    #[arg(long, env = "MOAI_TELEGRAM_API_URL")]
+    api_url: Option<url::Url>,
+    /// Address of the moai server.
+    #[arg(long, env = "MOAI_SERVER", default_value = DEFAULT_SERVER)]
+    server: String,
+    /// The gateway key the bot acts for its users with.
+    #[arg(long, env = "MOAI_API_KEY", hide_env_values = true)]
+    api_key: String,
+    /// Comma-separated Telegram user ids allowed to use the bot; empty refuses everyone.
+    #[arg(long, env = "MOAI_TELEGRAM_ALLOWED_USERS", default_value = "")]
+    allowed_users: String,
+    /// File keeping each chat's current project and discussion
+    /// (default: telegram-state.json in MOAI_DATA_DIR or the user's data directory).
+    #[arg(long, env = "MOAI_TELEGRAM_STATE")]
+    state: Option<PathBuf>,
+    /// Directory of moai's data, where the state file goes by default.
+    #[arg(long, env = "MOAI_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Long-polling timeout of getUpdates, in seconds.
+    #[arg(long, env = "MOAI_TELEGRAM_POLL_TIMEOUT", default_value_t = 10)]
+    poll_timeout: u64,
+    /// Shortest time between two edits of one message in a private chat, in milliseconds.
+    #[arg(long, env = "MOAI_TELEGRAM_EDIT_INTERVAL_MS", default_value_t = 1000)]
+    edit_interval_ms: u64,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let args = Args::parse();
+    anyhow::ensure!(!args.token.trim().is_empty(), "TELOXIDE_TOKEN is empty");
+    anyhow::ensure!(!args.api_key.trim().is_empty(), "MOAI_API_KEY is empty");
+    let state_path = args
+        .state
+        .unwrap_or_else(|| Config::default_state_path(args.data_dir));
+    let mut config = Config::new(
+        SecretString::from(args.token),
+        SecretString::from(args.api_key),
+        state_path,
+    );
+    config.api_url = args.api_url;
+    config.server = args.server;
+    config.allowlist = Allowlist::parse(&args.allowed_users)?;
+    config.poll_timeout = Duration::from_secs(args.poll_timeout);
+    config.edit_interval = Duration::from_millis(args.edit_interval_ms);
+
+    let shutdown = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    moai_telegram::run(config, shutdown)
+        .await
+        .context("the bot stopped")
 }

@@ -3,5 +3,6 @@
 
 pub mod events;
 pub mod fake_llm;
+pub mod fake_telegram;
 pub mod process;
 pub mod server;

@@ -1,0 +1,6 @@
+//! Turning model output into Telegram messages.
+
+pub mod answer;
+pub mod html;
+pub mod split;
+mod table;
