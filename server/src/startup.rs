@@ -136,8 +136,7 @@ impl Application {
             .map_err(|e| StartupError::Reflection(e.to_string()))?;
 
         let auth = AuthInterceptor::new(keys);
-        let projects =
-            ProjectServiceServer::new(ProjectApi::new(store.clone(), settings.limits.clone()));
+        let projects = ProjectServiceServer::new(ProjectApi::new(engine.clone()));
         let discussions = DiscussionServiceServer::new(DiscussionApi::new(engine.clone()));
         let models = ModelServiceServer::new(ModelApi::new(engine.llm().clone()));
 
@@ -154,7 +153,11 @@ impl Application {
             let engine = engine.clone();
             let health = health.clone();
             tokio::spawn(async move {
-                shutdown.await;
+                tokio::select! {
+                    () = shutdown => {}
+                    // The server stopped on its own (a transport error): drain anyway.
+                    () = stop.cancelled() => {}
+                }
                 tracing::info!(
                     "shutting down: no new calls; runs get {}s to finish",
                     grace.as_secs()
@@ -181,6 +184,7 @@ impl Application {
                 stop.clone().cancelled_owned(),
             );
         let served = server.await;
+        stop.cancel();
         let _ = draining.await;
         sweeper.abort();
         store.close().await;

@@ -4,18 +4,24 @@ use tonic::{Request, Response, Status};
 use super::{page_cursor, page_size, principal};
 use crate::config::Limits;
 use crate::domain::{BoundedText, ModelId, ModelList, ProjectName};
+use crate::engine::Engine;
 use crate::store::{NewProject, PageCursor, Store};
 use crate::wire;
 
 /// `moai.v1.ProjectService`.
 pub struct ProjectApi {
     store: Store,
+    engine: Engine,
     limits: Limits,
 }
 
 impl ProjectApi {
-    pub fn new(store: Store, limits: Limits) -> Self {
-        Self { store, limits }
+    pub fn new(engine: Engine) -> Self {
+        Self {
+            store: engine.store().clone(),
+            limits: engine.limits().clone(),
+            engine,
+        }
     }
 
     fn summarizer(raw: &str) -> Result<String, Status> {
@@ -166,10 +172,7 @@ impl ProjectService for ProjectApi {
     ) -> Result<Response<v1::DeleteProjectResponse>, Status> {
         let owner = principal(&req)?;
         let id = req.into_inner().project_id;
-        if self.store.delete_project(owner.as_str(), &id).await? {
-            Ok(Response::new(v1::DeleteProjectResponse {}))
-        } else {
-            Err(not_found(&id))
-        }
+        self.engine.delete_project(&owner, &id).await?;
+        Ok(Response::new(v1::DeleteProjectResponse {}))
     }
 }

@@ -43,6 +43,7 @@ enum CancelReason {
 
 /// A run in progress in this process.
 pub(crate) struct ActiveRun {
+    project_id: String,
     hub: Arc<Hub>,
     cancel: CancellationToken,
     reason: AtomicU8,
@@ -199,6 +200,36 @@ impl Engine {
             .get_project(owner.as_str(), project_id)
             .await?
             .ok_or_else(|| EngineError::project_not_found(project_id))
+    }
+
+    /// Deletes a project with its discussions, first stopping any of them
+    /// that is running here (so no run writes into deleted rows).
+    pub async fn delete_project(
+        &self,
+        owner: &Principal,
+        project_id: &str,
+    ) -> Result<(), EngineError> {
+        let project = self.project(owner, project_id).await?;
+        let running: Vec<Arc<ActiveRun>> = self
+            .lock_runs()
+            .values()
+            .filter(|r| r.project_id == project.id)
+            .cloned()
+            .collect();
+        for run in running {
+            run.cancel(CancelReason::Stop);
+            let _ = tokio::time::timeout(Duration::from_secs(10), run.done.cancelled()).await;
+        }
+        if self
+            .inner
+            .store
+            .delete_project(owner.as_str(), &project.id)
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(EngineError::project_not_found(project_id))
+        }
     }
 
     /// Marks runs left RUNNING by a server that went away as INTERRUPTED.

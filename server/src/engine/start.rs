@@ -232,6 +232,7 @@ impl Engine {
             self.inner.limits.subscriber_buffer,
         ));
         let run = Arc::new(ActiveRun {
+            project_id: project.id.clone(),
             hub: hub.clone(),
             cancel: CancellationToken::new(),
             reason: AtomicU8::new(0),

@@ -192,29 +192,37 @@ impl Store {
             .iter()
             .map(|r| r.try_get::<String, _>("id"))
             .collect::<Result<_, _>>()?;
-        for id in &ids {
+        let mut recovered = Vec::with_capacity(ids.len());
+        for id in ids {
+            // Take the discussion first: of replicas sweeping at once, only the
+            // one whose update lands recovers it.
+            let taken = sqlx::query(
+                "UPDATE discussions SET status = $1, lease_until = 0, update_time = $2 WHERE id = $3 AND status = $4",
+            )
+            .bind(DiscussionStatus::Interrupted.as_str())
+            .bind(now)
+            .bind(&id)
+            .bind(DiscussionStatus::Running.as_str())
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if taken == 0 {
+                continue;
+            }
             sqlx::query(
                 "UPDATE messages SET status = $1, error = $2, update_time = $3 WHERE discussion_id = $4 AND status = $5",
             )
             .bind(MessageStatus::Interrupted.as_str())
             .bind("the server stopped while this answer was being written")
             .bind(now)
-            .bind(id)
+            .bind(&id)
             .bind(MessageStatus::Streaming.as_str())
             .execute(&mut *tx)
             .await?;
-            sqlx::query(
-                "UPDATE discussions SET status = $1, lease_until = 0, update_time = $2 WHERE id = $3 AND status = $4",
-            )
-            .bind(DiscussionStatus::Interrupted.as_str())
-            .bind(now)
-            .bind(id)
-            .bind(DiscussionStatus::Running.as_str())
-            .execute(&mut *tx)
-            .await?;
+            recovered.push(id);
         }
         tx.commit().await?;
-        Ok(ids)
+        Ok(recovered)
     }
 }
 

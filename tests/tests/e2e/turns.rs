@@ -483,3 +483,64 @@ async fn the_oldest_rounds_are_trimmed_to_the_budget_and_the_question_kept() {
         "models with the default budget see everything"
     );
 }
+
+#[tokio::test]
+async fn deleting_a_project_mid_run_stops_the_run_first() {
+    let ts = TestServer::spawn().await;
+    ts.llm.script(
+        "slow/talker",
+        Script::new()
+            .text(moai_tests::fake_llm::text_of_tokens(200))
+            .token_pace(Duration::from_millis(50)),
+    );
+    let p = project(&ts, "Doomed", &["slow/talker"]).await;
+    let mut stream = ts
+        .discussions()
+        .await
+        .open_discussion(v1::OpenDiscussionRequest {
+            project_id: p.id.clone(),
+            question: "Q".into(),
+        })
+        .await
+        .expect("open")
+        .into_inner();
+    loop {
+        let e = stream
+            .next()
+            .await
+            .expect("event")
+            .expect("ok")
+            .event
+            .expect("event");
+        if matches!(e.payload, Some(Payload::MessageDelta(_))) {
+            break;
+        }
+    }
+    let asked = Instant::now();
+    ts.projects()
+        .await
+        .delete_project(v1::DeleteProjectRequest {
+            project_id: p.id.clone(),
+        })
+        .await
+        .expect("delete while running");
+    assert!(
+        asked.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        asked.elapsed()
+    );
+    let rest = collect(stream, |r: v1::OpenDiscussionResponse| r.event, LIMIT).await;
+    assert_eq!(last_status(&rest), v1::DiscussionStatus::Stopped as i32);
+    assert!(
+        ts.llm
+            .wait_dropped("slow/talker", Duration::from_secs(1))
+            .await
+    );
+    let err = ts
+        .projects()
+        .await
+        .get_project(v1::GetProjectRequest { project_id: p.id })
+        .await
+        .expect_err("gone");
+    assert_eq!(err.code(), Code::NotFound);
+}
