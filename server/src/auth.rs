@@ -109,6 +109,9 @@ impl KeyRing {
             .or_else(|| header.strip_prefix("bearer "))
             .ok_or(AuthError::Missing)?
             .trim();
+        if presented.is_empty() {
+            return Err(AuthError::Missing);
+        }
         let user_header = metadata.get(USER_HEADER).map(|v| v.to_str().unwrap_or(""));
         if let Some(entry) = find(&self.users, presented) {
             if user_header.is_some() {

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
 
 use crate::llm::LlmSettings;
@@ -185,6 +185,25 @@ impl Settings {
                 default_provider.api_key = Some(SecretString::from(key));
             }
         }
+        for (var, keys) in [
+            ("api_keys", &self.api_keys),
+            ("gateway_keys", &self.gateway_keys),
+        ] {
+            for (name, key) in keys {
+                if key.expose_secret().trim().len() < 8 {
+                    return Err(ConfigError::Env {
+                        name: if var == "api_keys" {
+                            "MOAI_API_KEYS"
+                        } else {
+                            "MOAI_GATEWAY_KEYS"
+                        },
+                        reason: format!(
+                            "the key of {name:?} ({var}) must have 8 or more characters"
+                        ),
+                    });
+                }
+            }
+        }
         for name in self.api_keys.keys() {
             if name.is_empty() || name.contains(':') {
                 return Err(ConfigError::Env {
@@ -225,7 +244,6 @@ fn parse_key_list(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use secrecy::ExposeSecret;
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let map: BTreeMap<String, String> = pairs
@@ -265,6 +283,12 @@ mod tests {
             .with_env(env(&[("MOAI_API_KEYS", "alice")]))
             .expect_err("no key");
         assert!(err.to_string().contains("MOAI_API_KEYS"));
+    }
+
+    #[test]
+    fn empty_keys_in_the_file_are_refused() {
+        let file: Settings = toml::from_str("[api_keys]\nalice = \"\"\n").expect("parses");
+        assert!(file.with_env(env(&[])).is_err());
     }
 
     #[test]

@@ -91,6 +91,18 @@ impl Hub {
         *next += 1;
         let event = Arc::new(event);
         let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        // Once a message is complete (or failed) its own event carries the
+        // whole text, so its deltas need not be kept for late subscribers.
+        let finished = match &event.payload {
+            Some(Payload::MessageCompleted(c)) => c.message.as_ref().map(|m| m.id.as_str()),
+            Some(Payload::MessageFailed(f)) => Some(f.message_id.as_str()),
+            _ => None,
+        };
+        if let Some(id) = finished {
+            log.retain(
+                |e| !matches!(&e.payload, Some(Payload::MessageDelta(d)) if d.message_id == id),
+            );
+        }
         log.push(event.clone());
         // No receivers is fine: nobody is watching right now.
         let _ = self.tx.send(event);

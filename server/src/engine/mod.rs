@@ -36,7 +36,7 @@ use hub::Hub;
 /// Why a run was cancelled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
-enum CancelReason {
+pub(crate) enum CancelReason {
     Stop = 1,
     Shutdown = 2,
 }
@@ -44,6 +44,8 @@ enum CancelReason {
 /// A run in progress in this process.
 pub(crate) struct ActiveRun {
     project_id: String,
+    /// Set once the run has decided its final status and is closing.
+    finishing: AtomicBool,
     hub: Arc<Hub>,
     cancel: CancellationToken,
     reason: AtomicU8,
@@ -51,7 +53,7 @@ pub(crate) struct ActiveRun {
 }
 
 impl ActiveRun {
-    fn cancel(&self, reason: CancelReason) {
+    pub(crate) fn cancel(&self, reason: CancelReason) {
         let _ = self
             .reason
             .compare_exchange(0, reason as u8, Ordering::SeqCst, Ordering::SeqCst);

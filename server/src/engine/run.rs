@@ -132,8 +132,20 @@ pub(crate) async fn execute(
             Some(CancelReason::Shutdown) => DiscussionStatus::Interrupted,
             None => DiscussionStatus::Idle,
         };
+        ctx.run
+            .finishing
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        // The closing event is queued before the status is written, so
+        // whoever finds the new status in the store finds every event too.
+        ctx.publish(Payload::StatusChanged(v1::StatusChanged {
+            status: wire::discussion_status(status) as i32,
+        }))
+        .await;
         let stored = match status {
-            DiscussionStatus::Stopped => ctx.inner.store.mark_stopped(&ctx.discussion.id).await,
+            DiscussionStatus::Stopped => {
+                ctx.run.hub.flush().await;
+                ctx.inner.store.mark_stopped(&ctx.discussion.id).await
+            }
             other => ctx
                 .inner
                 .store
@@ -144,10 +156,6 @@ pub(crate) async fn execute(
         if let Err(e) = stored {
             tracing::error!(error = %e, "could not store the run's final status");
         }
-        ctx.publish(Payload::StatusChanged(v1::StatusChanged {
-            status: wire::discussion_status(status) as i32,
-        }))
-        .await;
         // Until the hub leaves, watchers replay from its log; after, from the store.
         ctx.run.hub.flush().await;
         {
@@ -176,8 +184,16 @@ async fn keep_lease(inner: Arc<Inner>, run: Arc<ActiveRun>, id: String) {
             _ = run.done.cancelled() => return,
             _ = tick.tick() => {
                 let until = now_ms().saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
-                if let Err(e) = inner.store.extend_lease(&id, until).await {
-                    tracing::warn!(error = %e, "could not extend the run lease");
+                match inner.store.extend_lease(&id, until).await {
+                    Ok(0) => {
+                        // Stopped on another replica, or taken for dead and
+                        // recovered: this run must not go on.
+                        tracing::warn!("the discussion is no longer running here; stopping the run");
+                        run.cancel(super::CancelReason::Stop);
+                        return;
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "could not extend the run lease"),
                 }
             }
         }

@@ -158,8 +158,14 @@ impl Speaker<'_> {
                 m.error = "stopped before the answer was complete".into();
             }
         }
+        let mut ending = ending;
         if let Err(e) = ctx.inner.store.save_message(&m, false).await {
+            // What a client has seen completed, GetDiscussion must return:
+            // an answer that could not be stored is reported as failed.
             tracing::error!(error = %e, "could not store the finished message");
+            m.status = MessageStatus::Failed;
+            m.error = "the answer could not be stored".into();
+            ending = Ending::Failed(m.error.clone());
         }
         let payload = match ending {
             Ending::Failed(error) => Payload::MessageFailed(v1::MessageFailed {

@@ -1,7 +1,7 @@
 //! The calls that start runs: open, in turns, next, mention, summary.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 use tokio_util::sync::CancellationToken;
 
@@ -183,12 +183,26 @@ impl Engine {
         if let Some(check) = check {
             check(&project)?;
         }
-        match self
+        let mut begun = self
             .inner
             .store
             .begin_run(&discussion.id, self.lease_until())
-            .await?
+            .await?;
+        if begun == BeginRun::AlreadyRunning
+            && let Some(run) = self.active(&discussion.id)
+            && run.finishing.load(Ordering::SeqCst)
         {
+            // The previous run has sent its last event but not yet written
+            // its status: a client that reacted at once must not be refused.
+            let _ =
+                tokio::time::timeout(std::time::Duration::from_secs(5), run.done.cancelled()).await;
+            begun = self
+                .inner
+                .store
+                .begin_run(&discussion.id, self.lease_until())
+                .await?;
+        }
+        match begun {
             BeginRun::Started => {}
             BeginRun::AlreadyRunning => {
                 return Err(EngineError::FailedPrecondition(
@@ -233,6 +247,7 @@ impl Engine {
         ));
         let run = Arc::new(ActiveRun {
             project_id: project.id.clone(),
+            finishing: AtomicBool::new(false),
             hub: hub.clone(),
             cancel: CancellationToken::new(),
             reason: AtomicU8::new(0),

@@ -26,6 +26,11 @@ impl Engine {
                 {
                     tracing::warn!(discussion = %discussion.id, "run did not end within 10s of stop");
                 }
+                // A stop that came as the run was already closing still stops.
+                let now = self.discussion(owner, discussion_id).await?;
+                if now.status != DiscussionStatus::Stopped {
+                    self.inner.store.mark_stopped(&now.id).await?;
+                }
             }
             None => self.inner.store.mark_stopped(&discussion.id).await?,
         }

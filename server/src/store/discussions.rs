@@ -4,6 +4,7 @@ use sqlx::AssertSqlSafe;
 use sqlx::Row as _;
 use sqlx::any::AnyRow;
 
+use super::writer::Command;
 use super::{DiscussionRecord, PageCursor, Store, StoreError, now_ms};
 use crate::domain::{DiscussionKind, DiscussionStatus, MessageStatus};
 
@@ -29,23 +30,9 @@ impl Store {
         d: &DiscussionRecord,
         lease_until: i64,
     ) -> Result<(), StoreError> {
-        let _writer = self.writer().await;
-        sqlx::query(
-            "INSERT INTO discussions (id, project_id, owner, kind, question, status, lease_until, create_time, update_time) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(&d.id)
-        .bind(&d.project_id)
-        .bind(&d.owner)
-        .bind(d.kind.as_str())
-        .bind(&d.question)
-        .bind(d.status.as_str())
-        .bind(lease_until)
-        .bind(d.create_time)
-        .bind(d.update_time)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        let d = d.clone();
+        self.queued(|ack| Command::Discussion(d, lease_until, ack))
+            .await
     }
 
     /// One of `owner`'s discussions.
@@ -132,20 +119,16 @@ impl Store {
     }
 
     /// Ends a run: RUNNING becomes `status`. A discussion that is no longer
-    /// RUNNING (stopped meanwhile) is left as it is; returns whether it changed.
+    /// RUNNING (stopped meanwhile) is left as it is.
     pub async fn end_run(&self, id: &str, status: DiscussionStatus) -> Result<bool, StoreError> {
-        let _writer = self.writer().await;
-        let updated = sqlx::query(
-            "UPDATE discussions SET status = $1, lease_until = 0, update_time = $2 WHERE id = $3 AND status = $4",
-        )
-        .bind(status.as_str())
-        .bind(now_ms())
-        .bind(id)
-        .bind(DiscussionStatus::Running.as_str())
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        Ok(updated > 0)
+        let id = id.to_owned();
+        self.queued(|ack| Command::EndRun {
+            id,
+            status,
+            time: now_ms(),
+            ack,
+        })
+        .await
     }
 
     /// Marks a discussion STOPPED whatever its state.
@@ -162,16 +145,19 @@ impl Store {
         Ok(())
     }
 
-    /// Extends the lease of a run this process owns.
-    pub async fn extend_lease(&self, id: &str, lease_until: i64) -> Result<(), StoreError> {
+    /// Extends the lease of a run this process owns; returns 0 when the
+    /// discussion is no longer RUNNING (stopped or recovered elsewhere).
+    pub async fn extend_lease(&self, id: &str, lease_until: i64) -> Result<u64, StoreError> {
         let _writer = self.writer().await;
-        sqlx::query("UPDATE discussions SET lease_until = $1 WHERE id = $2 AND status = $3")
-            .bind(lease_until)
-            .bind(id)
-            .bind(DiscussionStatus::Running.as_str())
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        let updated =
+            sqlx::query("UPDATE discussions SET lease_until = $1 WHERE id = $2 AND status = $3")
+                .bind(lease_until)
+                .bind(id)
+                .bind(DiscussionStatus::Running.as_str())
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+        Ok(updated)
     }
 
     /// Marks runs whose owner went away INTERRUPTED, with their unfinished
@@ -197,12 +183,14 @@ impl Store {
             // Take the discussion first: of replicas sweeping at once, only the
             // one whose update lands recovers it.
             let taken = sqlx::query(
-                "UPDATE discussions SET status = $1, lease_until = 0, update_time = $2 WHERE id = $3 AND status = $4",
+                "UPDATE discussions SET status = $1, lease_until = 0, update_time = $2 \
+                 WHERE id = $3 AND status = $4 AND lease_until < $5",
             )
             .bind(DiscussionStatus::Interrupted.as_str())
             .bind(now)
             .bind(&id)
             .bind(DiscussionStatus::Running.as_str())
+            .bind(cutoff)
             .execute(&mut *tx)
             .await?
             .rows_affected();

@@ -4,6 +4,7 @@ use sqlx::AssertSqlSafe;
 use sqlx::Row as _;
 use sqlx::any::AnyRow;
 
+use super::writer::Command;
 use super::{MessageRecord, RoundRecord, Store, StoreError, UsageTotals, now_ms};
 use crate::domain::{MessageRole, MessageStatus, RoundMode};
 
@@ -22,23 +23,25 @@ impl Store {
         number: u32,
         mode: RoundMode,
     ) -> Result<(), StoreError> {
-        let _writer = self.writer().await;
-        sqlx::query(
-            "INSERT INTO rounds (discussion_id, number, mode, create_time) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(discussion_id)
-        .bind(i64::from(number))
-        .bind(mode.as_str())
-        .bind(now_ms())
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        let discussion_id = discussion_id.to_owned();
+        self.queued(|ack| Command::Round {
+            discussion_id,
+            number,
+            mode,
+            time: now_ms(),
+            ack,
+        })
+        .await
     }
 
     /// Writes a message: its final state, or (`partial`) the text received
     /// so far of one still being written, so a crash loses at most one flush
     /// interval of it. A late partial write never overwrites a final one.
     pub async fn save_message(&self, m: &MessageRecord, partial: bool) -> Result<(), StoreError> {
+        if !partial {
+            let m = m.clone();
+            return self.queued(|ack| Command::Message(m, now_ms(), ack)).await;
+        }
         let _writer = self.writer().await;
         let guard = if partial {
             " WHERE messages.status = $16"

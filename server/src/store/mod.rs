@@ -3,11 +3,11 @@
 //! portable SQL; only the migrations differ per backend (column types).
 
 mod discussions;
-mod event_log;
 mod events;
 mod messages;
 mod projects;
 mod records;
+mod writer;
 
 use std::str::FromStr as _;
 use std::sync::Arc;
@@ -17,11 +17,11 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions as _, Executor as _};
 
 pub use discussions::BeginRun;
-pub use event_log::StoredEvent;
 pub use records::{
     DiscussionRecord, MessageRecord, NewProject, PageCursor, ProjectRecord, RoundRecord,
     UsageTotals,
 };
+pub use writer::StoredEvent;
 
 /// Which database the store talks to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,6 +46,8 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("{0}")]
     Conflict(String),
+    #[error("write failed: {0}")]
+    Write(String),
     #[error("stored value is corrupt: {0}")]
     Corrupt(String),
 }
@@ -59,7 +61,7 @@ pub struct Store {
     /// SQLite's busy handler (which sleeps in steps of milliseconds) keeps
     /// write latency low under load. `None` on PostgreSQL.
     write_gate: Option<Arc<tokio::sync::Mutex<()>>>,
-    events: tokio::sync::mpsc::Sender<event_log::Command>,
+    writes: tokio::sync::mpsc::Sender<writer::Command>,
 }
 
 impl Store {
@@ -101,12 +103,12 @@ impl Store {
         }
         let write_gate =
             (backend == Backend::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(())));
-        let events = event_log::spawn_writer(pool.clone(), write_gate.clone());
+        let writes = writer::spawn_writer(pool.clone(), write_gate.clone());
         Ok(Self {
             pool,
             backend,
             write_gate,
-            events,
+            writes,
         })
     }
 
@@ -144,8 +146,8 @@ impl Store {
     /// Queues an event for the event log (see [`Store::flush_events`]).
     pub async fn append_event(&self, event: StoredEvent) {
         if self
-            .events
-            .send(event_log::Command::Append(event))
+            .writes
+            .send(writer::Command::Event(event))
             .await
             .is_err()
         {
@@ -156,14 +158,25 @@ impl Store {
     /// Waits until every event queued so far is stored.
     pub async fn flush_events(&self) {
         let (done, wait) = tokio::sync::oneshot::channel();
-        if self
-            .events
-            .send(event_log::Command::Flush(done))
-            .await
-            .is_ok()
-        {
+        if self.writes.send(writer::Command::Flush(done)).await.is_ok() {
             let _ = wait.await;
         }
+    }
+
+    /// Queues a write for the group-commit writer and waits for its outcome.
+    async fn queued<T>(
+        &self,
+        make: impl FnOnce(writer::Ack<T>) -> writer::Command,
+    ) -> Result<T, StoreError> {
+        let (ack, outcome) = tokio::sync::oneshot::channel();
+        self.writes
+            .send(make(ack))
+            .await
+            .map_err(|_| StoreError::Write("the store writer has stopped".into()))?;
+        outcome
+            .await
+            .map_err(|_| StoreError::Write("the store writer has stopped".into()))?
+            .map_err(StoreError::Write)
     }
 
     /// Stores queued events, then closes the pool.

@@ -1,0 +1,324 @@
+//! Group commit: the hot writes of runs (new discussions, rounds, finished
+//! messages, the event log, run ends) go through one queue, and a single
+//! writer stores whatever has queued up in one transaction, with multi-row
+//! statements. Callers that must know a write is committed (a message before
+//! its `message_completed`) wait for their acknowledgement; events wait for
+//! nobody, and a run flushes the queue before it ends.
+
+use std::sync::Arc;
+
+use sqlx::{Any, AnyPool, AssertSqlSafe, Transaction};
+use tokio::sync::{mpsc, oneshot};
+
+use super::{DiscussionRecord, MessageRecord};
+use crate::domain::{DiscussionStatus, RoundMode};
+
+/// One event to store.
+pub struct StoredEvent {
+    pub discussion_id: String,
+    pub seq: u64,
+    pub time: i64,
+    pub payload: Vec<u8>,
+}
+
+/// The outcome of a queued write, as the writer reports it.
+pub(super) type Ack<T> = oneshot::Sender<Result<T, String>>;
+
+pub(super) enum Command {
+    Discussion(DiscussionRecord, i64, Ack<()>),
+    Round {
+        discussion_id: String,
+        number: u32,
+        mode: RoundMode,
+        time: i64,
+        ack: Ack<()>,
+    },
+    Message(MessageRecord, i64, Ack<()>),
+    Event(StoredEvent),
+    EndRun {
+        id: String,
+        status: DiscussionStatus,
+        time: i64,
+        ack: Ack<bool>,
+    },
+    Flush(oneshot::Sender<()>),
+}
+
+/// Most commands committed together.
+const BATCH: usize = 256;
+
+pub(super) fn spawn_writer(
+    pool: AnyPool,
+    gate: Option<Arc<tokio::sync::Mutex<()>>>,
+) -> mpsc::Sender<Command> {
+    let (tx, rx) = mpsc::channel(16 * 1024);
+    tokio::spawn(write_loop(pool, gate, rx));
+    tx
+}
+
+async fn write_loop(
+    pool: AnyPool,
+    gate: Option<Arc<tokio::sync::Mutex<()>>>,
+    mut rx: mpsc::Receiver<Command>,
+) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < BATCH {
+            match rx.try_recv() {
+                Ok(cmd) => batch.push(cmd),
+                Err(_) => break,
+            }
+        }
+        let _writer = match &gate {
+            Some(g) => Some(g.lock().await),
+            None => None,
+        };
+        commit(&pool, batch).await;
+    }
+}
+
+/// Commits a batch at once; if that fails, each write alone, so one bad
+/// write (a row whose parent was deleted) fails only itself.
+async fn commit(pool: &AnyPool, batch: Vec<Command>) {
+    match try_commit(pool, &batch).await {
+        Ok(()) => acknowledge(batch, &Ok(())),
+        Err(e) if batch.len() == 1 => acknowledge(batch, &Err(e.to_string())),
+        Err(e) => {
+            tracing::warn!(error = %e, writes = batch.len(), "group commit failed; writing one by one");
+            for cmd in batch {
+                let one = vec![cmd];
+                let outcome = try_commit(pool, &one).await.map_err(|e| e.to_string());
+                acknowledge(one, &outcome);
+            }
+        }
+    }
+}
+
+async fn try_commit(pool: &AnyPool, batch: &[Command]) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    write_all(&mut tx, batch).await?;
+    tx.commit().await
+}
+
+fn acknowledge(batch: Vec<Command>, outcome: &Result<(), String>) {
+    if let Err(why) = outcome {
+        tracing::error!(error = %why, "store write failed");
+    }
+    for cmd in batch {
+        match cmd {
+            Command::Discussion(_, _, ack)
+            | Command::Round { ack, .. }
+            | Command::Message(_, _, ack) => {
+                let _ = ack.send(outcome.clone());
+            }
+            // The updated-row counts of a combined commit are not kept apart.
+            Command::EndRun { ack, .. } => {
+                let _ = ack.send(outcome.clone().map(|()| true));
+            }
+            Command::Event(_) => {}
+            Command::Flush(done) => {
+                let _ = done.send(());
+            }
+        }
+    }
+}
+
+/// Parents before children, so foreign keys hold inside the transaction.
+async fn write_all(
+    tx: &mut Transaction<'static, Any>,
+    batch: &[Command],
+) -> Result<(), sqlx::Error> {
+    let mut discussions = Vec::new();
+    let mut rounds = Vec::new();
+    let mut messages = Vec::new();
+    let mut events = Vec::new();
+    let mut ends = Vec::new();
+    for cmd in batch {
+        match cmd {
+            Command::Discussion(d, lease, _) => discussions.push((d, *lease)),
+            Command::Round {
+                discussion_id,
+                number,
+                mode,
+                time,
+                ..
+            } => rounds.push((discussion_id, *number, *mode, *time)),
+            Command::Message(m, time, _) => messages.push((m, *time)),
+            Command::Event(e) => events.push(e),
+            Command::EndRun {
+                id, status, time, ..
+            } => ends.push((id, *status, *time)),
+            Command::Flush(_) => {}
+        }
+    }
+    insert_discussions(tx, &discussions).await?;
+    insert_rounds(tx, &rounds).await?;
+    upsert_messages(tx, &messages).await?;
+    insert_events(tx, &events).await?;
+    end_runs(tx, &ends).await
+}
+
+/// `($1, $2, …), ($k+1, …)`: placeholders of `rows` rows of `cols` values.
+fn placeholders(rows: usize, cols: usize) -> String {
+    let mut out = String::new();
+    for r in 0..rows {
+        if r > 0 {
+            out.push_str(", ");
+        }
+        out.push('(');
+        for c in 0..cols {
+            if c > 0 {
+                out.push_str(", ");
+            }
+            out.push_str(&format!("${}", r * cols + c + 1));
+        }
+        out.push(')');
+    }
+    out
+}
+
+fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+async fn insert_discussions(
+    tx: &mut Transaction<'static, Any>,
+    rows: &[(&DiscussionRecord, i64)],
+) -> Result<(), sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "INSERT INTO discussions (id, project_id, owner, kind, question, status, lease_until, create_time, update_time) VALUES {}",
+        placeholders(rows.len(), 9)
+    );
+    let mut q = sqlx::query(AssertSqlSafe(sql));
+    for (d, lease) in rows {
+        q = q
+            .bind(d.id.clone())
+            .bind(d.project_id.clone())
+            .bind(d.owner.clone())
+            .bind(d.kind.as_str())
+            .bind(d.question.clone())
+            .bind(d.status.as_str())
+            .bind(*lease)
+            .bind(d.create_time)
+            .bind(d.update_time);
+    }
+    q.execute(&mut **tx).await?;
+    Ok(())
+}
+
+async fn insert_rounds(
+    tx: &mut Transaction<'static, Any>,
+    rows: &[(&String, u32, RoundMode, i64)],
+) -> Result<(), sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "INSERT INTO rounds (discussion_id, number, mode, create_time) VALUES {}",
+        placeholders(rows.len(), 4)
+    );
+    let mut q = sqlx::query(AssertSqlSafe(sql));
+    for (id, number, mode, time) in rows {
+        q = q
+            .bind((*id).clone())
+            .bind(i64::from(*number))
+            .bind(mode.as_str())
+            .bind(*time);
+    }
+    q.execute(&mut **tx).await?;
+    Ok(())
+}
+
+/// Final states of messages (one row per id in a statement).
+async fn upsert_messages(
+    tx: &mut Transaction<'static, Any>,
+    rows: &[(&MessageRecord, i64)],
+) -> Result<(), sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "INSERT INTO messages (id, discussion_id, round, position, role, model, content, status, error, \
+         prompt_tokens, completion_tokens, cost_usd, latency_ms, create_time, update_time) VALUES {} \
+         ON CONFLICT (id) DO UPDATE SET content = excluded.content, status = excluded.status, \
+         error = excluded.error, prompt_tokens = excluded.prompt_tokens, \
+         completion_tokens = excluded.completion_tokens, cost_usd = excluded.cost_usd, \
+         latency_ms = excluded.latency_ms, update_time = excluded.update_time",
+        placeholders(rows.len(), 15)
+    );
+    let mut q = sqlx::query(AssertSqlSafe(sql));
+    for (m, time) in rows {
+        q = q
+            .bind(m.id.clone())
+            .bind(m.discussion_id.clone())
+            .bind(i64::from(m.round))
+            .bind(i64::from(m.position))
+            .bind(m.role.as_str())
+            .bind(m.model.clone())
+            .bind(m.content.clone())
+            .bind(m.status.as_str())
+            .bind(m.error.clone())
+            .bind(to_i64(m.prompt_tokens))
+            .bind(to_i64(m.completion_tokens))
+            .bind(m.cost_usd)
+            .bind(to_i64(m.latency_ms))
+            .bind(m.create_time)
+            .bind(*time);
+    }
+    q.execute(&mut **tx).await?;
+    Ok(())
+}
+
+async fn insert_events(
+    tx: &mut Transaction<'static, Any>,
+    events: &[&StoredEvent],
+) -> Result<(), sqlx::Error> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let sql = format!(
+        "INSERT INTO events (discussion_id, seq, time, payload) VALUES {}",
+        placeholders(events.len(), 4)
+    );
+    let mut q = sqlx::query(AssertSqlSafe(sql));
+    for e in events {
+        q = q
+            .bind(e.discussion_id.clone())
+            .bind(to_i64(e.seq))
+            .bind(e.time)
+            .bind(e.payload.clone());
+    }
+    q.execute(&mut **tx).await?;
+    Ok(())
+}
+
+async fn end_runs(
+    tx: &mut Transaction<'static, Any>,
+    rows: &[(&String, DiscussionStatus, i64)],
+) -> Result<(), sqlx::Error> {
+    for (id, status, time) in rows {
+        sqlx::query(
+            "UPDATE discussions SET status = $1, lease_until = 0, update_time = $2 WHERE id = $3 AND status = $4",
+        )
+        .bind(status.as_str())
+        .bind(*time)
+        .bind((*id).clone())
+        .bind(DiscussionStatus::Running.as_str())
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::placeholders;
+
+    #[test]
+    fn placeholders_number_rows_then_columns() {
+        assert_eq!(placeholders(2, 3), "($1, $2, $3), ($4, $5, $6)");
+    }
+}
