@@ -16,22 +16,26 @@ fn to_i64(v: u64) -> i64 {
 }
 
 impl Store {
-    /// Adds round `number` (the run knows the rounds before it).
+    /// Queues round `number` (the run knows the rounds before it) without
+    /// waiting: the writer is first-in first-out, so the round is stored
+    /// before any message of it, and a model call need not wait for a commit.
     pub async fn create_round(
         &self,
         discussion_id: &str,
         number: u32,
         mode: RoundMode,
     ) -> Result<(), StoreError> {
-        let discussion_id = discussion_id.to_owned();
-        self.queued(|ack| Command::Round {
-            discussion_id,
-            number,
-            mode,
-            time: now_ms(),
-            ack,
-        })
-        .await
+        let (ack, _outcome) = tokio::sync::oneshot::channel();
+        self.writes
+            .send(Command::Round {
+                discussion_id: discussion_id.to_owned(),
+                number,
+                mode,
+                time: now_ms(),
+                ack,
+            })
+            .await
+            .map_err(|_| StoreError::Write("the store writer has stopped".into()))
     }
 
     /// Writes a message: its final state, or (`partial`) the text received

@@ -44,8 +44,12 @@ pub(super) enum Command {
     Flush(oneshot::Sender<()>),
 }
 
-/// Most commands committed together.
-const BATCH: usize = 256;
+/// Most commands committed together: everything queued at the moment, so a
+/// write that someone waits for never queues behind several event batches.
+const BATCH: usize = 4096;
+
+/// Most rows in one multi-row statement (SQLite allows 32766 parameters).
+const ROWS_PER_STATEMENT: usize = 128;
 
 pub(super) fn spawn_writer(
     pool: AnyPool,
@@ -151,10 +155,18 @@ async fn write_all(
             Command::Flush(_) => {}
         }
     }
-    insert_discussions(tx, &discussions).await?;
-    insert_rounds(tx, &rounds).await?;
-    upsert_messages(tx, &messages).await?;
-    insert_events(tx, &events).await?;
+    for chunk in discussions.chunks(ROWS_PER_STATEMENT) {
+        insert_discussions(tx, chunk).await?;
+    }
+    for chunk in rounds.chunks(ROWS_PER_STATEMENT) {
+        insert_rounds(tx, chunk).await?;
+    }
+    for chunk in messages.chunks(ROWS_PER_STATEMENT) {
+        upsert_messages(tx, chunk).await?;
+    }
+    for chunk in events.chunks(ROWS_PER_STATEMENT) {
+        insert_events(tx, chunk).await?;
+    }
     end_runs(tx, &ends).await
 }
 
