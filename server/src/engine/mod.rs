@@ -150,20 +150,24 @@ impl Engine {
         owner: &Principal,
         discussion_id: &str,
     ) -> Result<DiscussionView, EngineError> {
-        let discussion = self.discussion(owner, discussion_id).await?;
+        let mut discussion = self.discussion(owner, discussion_id).await?;
         let store = &self.inner.store;
+        let active = self.active(&discussion.id);
+        if let Some(run) = &active
+            && (run.finishing.load(Ordering::SeqCst)
+                || discussion.status != DiscussionStatus::Running)
+        {
+            // The run has sent its last event and is writing its final state:
+            // show that state, as the client that saw the last event expects.
+            let _ = tokio::time::timeout(Duration::from_secs(5), run.done.cancelled()).await;
+            discussion = self.discussion(owner, discussion_id).await?;
+        }
         let rounds = store.load_rounds(&discussion.id).await?;
         let usage = store.usage_totals(&discussion.id).await?;
-        let last_seq = match self.active(&discussion.id) {
-            // A run that already set its final status is about to finish its
-            // last events: wait for them so last_seq is the final one.
-            Some(run) if discussion.status != DiscussionStatus::Running => {
-                let _ = tokio::time::timeout(Duration::from_secs(5), run.done.cancelled()).await;
-                store.last_seq(&discussion.id).await?
-            }
+        let last_seq = match active {
             // Events of a run in progress may still be on their way to the store.
-            Some(run) => run.hub.last_seq().await,
-            None => store.last_seq(&discussion.id).await?,
+            Some(run) if !run.done.is_cancelled() => run.hub.last_seq().await,
+            _ => store.last_seq(&discussion.id).await?,
         };
         Ok(DiscussionView {
             discussion,
