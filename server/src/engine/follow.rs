@@ -28,6 +28,7 @@ struct State {
 /// Events after `after_seq` from the store, following new ones until the
 /// discussion is no longer RUNNING.
 pub fn follow_store(
+    closing: tokio_util::sync::CancellationToken,
     store: Store,
     owner: String,
     id: String,
@@ -41,40 +42,47 @@ pub fn follow_store(
         buffer: VecDeque::new(),
         finished: false,
     };
-    Box::pin(futures::stream::unfold(state, |mut s| async move {
-        loop {
-            if let Some(event) = s.buffer.pop_front() {
-                s.last_seq = event.seq;
-                return Some((Ok(event), s));
-            }
-            if s.finished {
-                return None;
-            }
-            // Read the status before the events, so events stored just before
-            // the run ended are still picked up by this fetch.
-            let running = match s.store.get_discussion(&s.owner, &s.id).await {
-                Ok(Some(d)) => d.status == DiscussionStatus::Running,
-                Ok(None) => false,
-                Err(e) => {
-                    tracing::warn!(error = %e, "could not read the discussion while following it");
-                    true
+    Box::pin(futures::stream::unfold(state, move |mut s| {
+        let closing = closing.clone();
+        async move {
+            loop {
+                if let Some(event) = s.buffer.pop_front() {
+                    s.last_seq = event.seq;
+                    return Some((Ok(event), s));
                 }
-            };
-            match s.store.events_between(&s.id, s.last_seq, u64::MAX).await {
-                Ok(rows) => {
-                    for payload in rows {
-                        match <DiscussionEvent as prost::Message>::decode(payload.as_slice()) {
-                            Ok(e) => s.buffer.push_back(Arc::new(e)),
-                            Err(e) => tracing::error!(error = %e, "undecodable stored event"),
+                if s.finished {
+                    return None;
+                }
+                // Read the status before the events, so events stored just before
+                // the run ended are still picked up by this fetch.
+                let running = match s.store.get_discussion(&s.owner, &s.id).await {
+                    Ok(Some(d)) => d.status == DiscussionStatus::Running,
+                    Ok(None) => false,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not read the discussion while following it");
+                        true
+                    }
+                };
+                match s.store.events_between(&s.id, s.last_seq, u64::MAX).await {
+                    Ok(rows) => {
+                        for payload in rows {
+                            match <DiscussionEvent as prost::Message>::decode(payload.as_slice()) {
+                                Ok(e) => s.buffer.push_back(Arc::new(e)),
+                                Err(e) => tracing::error!(error = %e, "undecodable stored event"),
+                            }
                         }
                     }
+                    Err(e) => tracing::warn!(error = %e, "could not read events while following"),
                 }
-                Err(e) => tracing::warn!(error = %e, "could not read events while following"),
-            }
-            if !running {
-                s.finished = true;
-            } else if s.buffer.is_empty() {
-                tokio::time::sleep(POLL).await;
+                if !running {
+                    s.finished = true;
+                } else if s.buffer.is_empty() {
+                    tokio::select! {
+                        // This server is shutting down: the client re-attaches elsewhere.
+                        () = closing.cancelled() => return None,
+                        () = tokio::time::sleep(POLL) => {}
+                    }
+                }
             }
         }
     }))

@@ -76,6 +76,8 @@ pub(crate) struct Inner {
     runs: Mutex<HashMap<String, Arc<ActiveRun>>>,
     tracker: TaskTracker,
     accepting: AtomicBool,
+    /// Cancelled when shutdown begins; streams that follow other replicas end then.
+    closing: CancellationToken,
 }
 
 /// A discussion with everything `GetDiscussion` shows.
@@ -125,6 +127,7 @@ impl Engine {
                 runs: Mutex::new(HashMap::new()),
                 tracker: TaskTracker::new(),
                 accepting: AtomicBool::new(true),
+                closing: CancellationToken::new(),
             }),
         }
     }
@@ -269,6 +272,7 @@ impl Engine {
     /// interrupts what is left.
     pub async fn shutdown(&self, grace: Duration) {
         self.inner.accepting.store(false, Ordering::SeqCst);
+        self.inner.closing.cancel();
         self.inner.tracker.close();
         if tokio::time::timeout(grace, self.inner.tracker.wait())
             .await

@@ -50,6 +50,7 @@ impl Engine {
         let Some(run) = self.active(&discussion.id) else {
             if discussion.status == DiscussionStatus::Running {
                 return Ok(follow::follow_store(
+                    self.inner.closing.clone(),
                     self.inner.store.clone(),
                     owner.as_str().to_owned(),
                     discussion.id,
