@@ -73,6 +73,9 @@ struct Shared {
     /// Off: requests are only counted (for long load runs).
     not_recording: AtomicBool,
     dropped: Mutex<Vec<String>>,
+    /// When on: the moment each streamed answer ended, by its last user
+    /// message, for measuring what a client of the server waits beyond it.
+    finishes: Mutex<Option<HashMap<String, Instant>>>,
     next_id: AtomicU64,
     stop: Stop,
 }
@@ -210,6 +213,19 @@ impl FakeLlm {
         lock(&self.shared.dropped).clear();
     }
 
+    /// Starts noting when each streamed answer ends (see [`FakeLlm::finished_at`]).
+    pub fn track_finishes(&self) {
+        *lock(&self.shared.finishes) = Some(HashMap::new());
+    }
+
+    /// When the last streamed answer whose last user message was `prompt`
+    /// sent its final byte (with [`FakeLlm::track_finishes`] on); forgets it.
+    pub fn finished_at(&self, prompt: &str) -> Option<Instant> {
+        lock(&self.shared.finishes)
+            .as_mut()
+            .and_then(|m| m.remove(prompt))
+    }
+
     /// Models whose response the client dropped before it was finished
     /// (an SSE body cut short, or a hanging request abandoned).
     pub fn dropped_streams(&self) -> Vec<String> {
@@ -248,6 +264,8 @@ pub(crate) struct DropGuard {
     model: String,
     shared: Arc<Shared>,
     armed: bool,
+    /// The request's last user message, for [`FakeLlm::finished_at`].
+    prompt: Option<String>,
 }
 
 impl DropGuard {
@@ -256,11 +274,30 @@ impl DropGuard {
             model: model.to_owned(),
             shared: shared.clone(),
             armed: true,
+            prompt: None,
         }
     }
 
     fn defuse(&mut self) {
         self.armed = false;
+    }
+
+    /// Notes the prompt whose end [`DropGuard::finished`] records.
+    pub(crate) fn for_prompt(mut self, prompt: Option<String>) -> Self {
+        self.prompt = prompt;
+        self
+    }
+
+    /// The answer was sent whole.
+    pub(crate) fn finished(&mut self) {
+        self.armed = false;
+        if let (Some(prompt), Some(log)) =
+            (self.prompt.take(), lock(&self.shared.finishes).as_mut())
+        {
+            let now = Instant::now();
+            let at = log.entry(prompt).or_insert(now);
+            *at = (*at).max(now);
+        }
     }
 }
 

@@ -50,6 +50,9 @@ struct Args {
 struct Sample {
     first_delta: Duration,
     total: Duration,
+    /// From the slowest model's last byte (as the upstream sent it) to the
+    /// end of the round as the client saw it.
+    after_upstream: Option<Duration>,
     failed: bool,
 }
 
@@ -75,8 +78,9 @@ fn ms(d: Duration) -> f64 {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let llm = FakeLlm::start().await;
+    let llm = Arc::new(FakeLlm::start().await);
     llm.set_recording(false);
+    llm.track_finishes();
     let text = moai_tests::fake_llm::text_of_tokens(args.tokens);
     let models: Vec<String> = (0..args.models)
         .map(|i| format!("bench/model-{i}"))
@@ -148,13 +152,15 @@ async fn main() -> anyhow::Result<()> {
         args.rounds
     );
     println!(
-        "{:>6} {:>8} {:>10} {:>10} {:>11} {:>11} {:>9} {:>8} {:>12}",
+        "{:>6} {:>8} {:>10} {:>10} {:>11} {:>11} {:>12} {:>12} {:>9} {:>8} {:>12}",
         "C",
         "rounds",
         "ttfd p50",
         "ttfd p99",
         "added p50",
         "added p99",
+        "server p50",
+        "server p99",
         "rounds/s",
         "failed",
         "server MiB"
@@ -171,6 +177,7 @@ async fn main() -> anyhow::Result<()> {
             let channel = channels[i / 50].clone();
             let project_id = project_id.clone();
             let rounds = args.rounds;
+            let llm = llm.clone();
             tasks.push(tokio::spawn(async move {
                 let mut client = v1::discussion_service_client::DiscussionServiceClient::new(
                     InterceptedService::new(channel, KeyAuth::new(KEY, None)),
@@ -180,10 +187,11 @@ async fn main() -> anyhow::Result<()> {
                     let t0 = Instant::now();
                     let mut first_delta = None;
                     let mut failed = false;
+                    let question = format!("client {i} round {r}: what is the answer?");
                     match client
                         .open_discussion(v1::OpenDiscussionRequest {
                             project_id: project_id.to_string(),
-                            question: format!("client {i} round {r}: what is the answer?"),
+                            question: question.clone(),
                         })
                         .await
                     {
@@ -201,9 +209,13 @@ async fn main() -> anyhow::Result<()> {
                         }
                         Err(_) => failed = true,
                     }
+                    let end = Instant::now();
                     samples.push(Sample {
                         first_delta: first_delta.unwrap_or_else(|| t0.elapsed()),
-                        total: t0.elapsed(),
+                        total: end.duration_since(t0),
+                        after_upstream: llm
+                            .finished_at(&question)
+                            .map(|u| end.saturating_duration_since(u)),
                         failed: failed || first_delta.is_none(),
                     });
                 }
@@ -220,24 +232,31 @@ async fn main() -> anyhow::Result<()> {
             .iter()
             .map(|s| s.total.saturating_sub(slowest))
             .collect();
+        let mut after_upstream: Vec<Duration> =
+            samples.iter().filter_map(|s| s.after_upstream).collect();
         ttfd.sort();
         added.sort();
+        after_upstream.sort();
         let failed = samples.iter().filter(|s| s.failed).count();
         println!(
-            "{:>6} {:>8} {:>8.1}ms {:>8.1}ms {:>9.1}ms {:>9.1}ms {:>9.1} {:>8} {:>12}",
+            "{:>6} {:>8} {:>8.1}ms {:>8.1}ms {:>9.1}ms {:>9.1}ms {:>10.1}ms {:>10.1}ms {:>9.1} {:>8} {:>12}",
             c,
             samples.len(),
             ms(percentile(&ttfd, 50.0)),
             ms(percentile(&ttfd, 99.0)),
             ms(percentile(&added, 50.0)),
             ms(percentile(&added, 99.0)),
+            ms(percentile(&after_upstream, 50.0)),
+            ms(percentile(&after_upstream, 99.0)),
             samples.len() as f64 / wall.as_secs_f64(),
             failed,
             peak_rss_mib(pid).map_or("n/a".to_owned(), |m| format!("{m:.1}")),
         );
     }
     println!(
-        "(ttfd: request to first delta; added: round time minus the slowest model's upstream time; server MiB: peak RSS so far)"
+        "(ttfd: request to first delta; added: round time minus the slowest model's nominal upstream time; \
+         server: from the slowest answer's last upstream byte to the round's end at the client; \
+         server MiB: peak RSS so far)"
     );
     drop(server);
     Ok(())

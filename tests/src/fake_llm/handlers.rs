@@ -138,7 +138,13 @@ pub(super) async fn chat_completions(
         return axum::Json(answer.completion()).into_response();
     }
 
-    let guard = DropGuard::new(&request.model, &shared);
+    let last_user = request
+        .messages
+        .iter()
+        .rev()
+        .find(|m| m.role == "user")
+        .map(|m| m.content.clone());
+    let guard = DropGuard::new(&request.model, &shared).for_prompt(last_user);
     let body = Body::from_stream(sse::body_stream(
         answer.frames(),
         guard,

@@ -239,7 +239,7 @@ pub(super) fn body_stream(
                 Some((Err(cut("scripted cut")), state))
             }
             None => {
-                state.guard.defuse();
+                state.guard.finished();
                 None
             }
         }
