@@ -118,15 +118,21 @@ pub(crate) async fn execute(
             }))
             .await;
         }
-        let heartbeat = tokio::spawn(keep_lease(
-            ctx.inner.clone(),
-            ctx.run.clone(),
-            ctx.discussion.id.clone(),
-        ));
+        let mut guard = RunGuard {
+            inner: ctx.inner.clone(),
+            run: ctx.run.clone(),
+            discussion_id: ctx.discussion.id.clone(),
+            heartbeat: tokio::spawn(keep_lease(
+                ctx.inner.clone(),
+                ctx.run.clone(),
+                ctx.discussion.id.clone(),
+            )),
+            closed: false,
+        };
         if let Err(e) = run_plan(&ctx, plan).await {
             tracing::error!(error = %e, "run failed on the store");
         }
-        heartbeat.abort();
+        guard.heartbeat.abort();
         let status = match ctx.run.reason() {
             Some(CancelReason::Stop) => DiscussionStatus::Stopped,
             Some(CancelReason::Shutdown) => DiscussionStatus::Interrupted,
@@ -158,20 +164,48 @@ pub(crate) async fn execute(
         }
         // Until the hub leaves, watchers replay from its log; after, from the store.
         ctx.run.hub.flush().await;
-        {
-            let mut runs = ctx.inner.runs.lock().unwrap_or_else(|p| p.into_inner());
-            // A next run may already have taken the discussion: leave its entry.
-            if runs
-                .get(&ctx.discussion.id)
-                .is_some_and(|r| Arc::ptr_eq(r, &ctx.run))
-            {
-                runs.remove(&ctx.discussion.id);
-            }
-        }
-        ctx.run.done.cancel();
+        guard.closed = true;
     }
     .instrument(span)
     .await;
+}
+
+/// Leaves the process's state right however a run ends: the heartbeat stops,
+/// the run leaves the registry and its `done` fires. A run that did not
+/// close normally (it panicked) is marked INTERRUPTED so it can be continued.
+struct RunGuard {
+    inner: Arc<Inner>,
+    run: Arc<ActiveRun>,
+    discussion_id: String,
+    heartbeat: tokio::task::JoinHandle<()>,
+    closed: bool,
+}
+
+impl Drop for RunGuard {
+    fn drop(&mut self) {
+        self.heartbeat.abort();
+        {
+            let mut runs = self.inner.runs.lock().unwrap_or_else(|p| p.into_inner());
+            // A next run may already have taken the discussion: leave its entry.
+            if runs
+                .get(&self.discussion_id)
+                .is_some_and(|r| Arc::ptr_eq(r, &self.run))
+            {
+                runs.remove(&self.discussion_id);
+            }
+        }
+        if !self.closed {
+            tracing::error!(discussion = %self.discussion_id, "run ended abnormally; marking it INTERRUPTED");
+            let store = self.inner.store.clone();
+            let id = self.discussion_id.clone();
+            tokio::spawn(async move {
+                if let Err(e) = store.end_run(&id, DiscussionStatus::Interrupted).await {
+                    tracing::error!(error = %e, "could not mark the run INTERRUPTED");
+                }
+            });
+        }
+        self.run.done.cancel();
+    }
 }
 
 /// Keeps the run's lease fresh so other replicas do not take it for dead.
