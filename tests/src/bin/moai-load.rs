@@ -42,6 +42,10 @@ struct Args {
     /// Upstream pace between tokens, in ms.
     #[arg(long, default_value_t = 10)]
     pace_ms: u64,
+    /// Spread the clients' first requests evenly over one round instead of
+    /// starting all at once (steady concurrency rather than lockstep bursts).
+    #[arg(long)]
+    stagger: bool,
     /// The server binary (default: next to this one).
     #[arg(long)]
     server_bin: Option<PathBuf>,
@@ -143,13 +147,18 @@ async fn main() -> anyhow::Result<()> {
     let project_id = Arc::new(project.id);
 
     println!(
-        "moai-load: M={} models, upstream first token {} ms + {} tokens at {} ms (slowest model {:.0} ms), {} rounds per client",
+        "moai-load: M={} models, upstream first token {} ms + {} tokens at {} ms (slowest model {:.0} ms), {} rounds per client, {}",
         args.models,
         args.first_token_ms,
         args.tokens,
         args.pace_ms,
         ms(slowest),
-        args.rounds
+        args.rounds,
+        if args.stagger {
+            "clients staggered over one round"
+        } else {
+            "clients in lockstep"
+        }
     );
     println!(
         "{:>6} {:>8} {:>10} {:>10} {:>11} {:>11} {:>12} {:>12} {:>9} {:>8} {:>12}",
@@ -178,7 +187,13 @@ async fn main() -> anyhow::Result<()> {
             let project_id = project_id.clone();
             let rounds = args.rounds;
             let llm = llm.clone();
+            let offset = if args.stagger {
+                slowest.mul_f64(i as f64 / c as f64)
+            } else {
+                Duration::ZERO
+            };
             tasks.push(tokio::spawn(async move {
+                tokio::time::sleep(offset).await;
                 let mut client = v1::discussion_service_client::DiscussionServiceClient::new(
                     InterceptedService::new(channel, KeyAuth::new(KEY, None)),
                 );
