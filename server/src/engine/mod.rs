@@ -44,6 +44,8 @@ pub(crate) enum CancelReason {
 /// A run in progress in this process.
 pub(crate) struct ActiveRun {
     project_id: String,
+    /// Names this run on the discussion row while it holds it.
+    token: String,
     /// Set once the run has decided its final status and is closing.
     finishing: AtomicBool,
     hub: Arc<Hub>,

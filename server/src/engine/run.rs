@@ -155,7 +155,7 @@ pub(crate) async fn execute(
             other => ctx
                 .inner
                 .store
-                .end_run(&ctx.discussion.id, other)
+                .end_run(&ctx.discussion.id, other, &ctx.run.token)
                 .await
                 .map(|_| ()),
         };
@@ -198,8 +198,12 @@ impl Drop for RunGuard {
             tracing::error!(discussion = %self.discussion_id, "run ended abnormally; marking it INTERRUPTED");
             let store = self.inner.store.clone();
             let id = self.discussion_id.clone();
+            let token = self.run.token.clone();
             tokio::spawn(async move {
-                if let Err(e) = store.end_run(&id, DiscussionStatus::Interrupted).await {
+                if let Err(e) = store
+                    .end_run(&id, DiscussionStatus::Interrupted, &token)
+                    .await
+                {
                     tracing::error!(error = %e, "could not mark the run INTERRUPTED");
                 }
             });
@@ -218,7 +222,7 @@ async fn keep_lease(inner: Arc<Inner>, run: Arc<ActiveRun>, id: String) {
             _ = run.done.cancelled() => return,
             _ = tick.tick() => {
                 let until = now_ms().saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
-                match inner.store.extend_lease(&id, until).await {
+                match inner.store.extend_lease(&id, until, &run.token).await {
                     Ok(0) => {
                         // Stopped on another replica, or taken for dead and
                         // recovered: this run must not go on.

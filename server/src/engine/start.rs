@@ -21,7 +21,7 @@ impl Engine {
         question: BoundedText,
     ) -> Result<Subscription, EngineError> {
         let project = self.runnable_project(owner, project_id).await?;
-        let discussion = self
+        let (discussion, token) = self
             .new_discussion(
                 owner,
                 &project,
@@ -29,7 +29,8 @@ impl Engine {
                 question.into_string(),
             )
             .await?;
-        self.launch(discussion, project, Plan::Parallel, true).await
+        self.launch(discussion, project, Plan::Parallel, true, token)
+            .await
     }
 
     /// Discussion in turns: a new one on `topic`, or more rounds of an existing one.
@@ -44,7 +45,7 @@ impl Engine {
         match target {
             StartTarget::New { project_id, topic } => {
                 let project = self.runnable_project(owner, &project_id).await?;
-                let discussion = self
+                let (discussion, token) = self
                     .new_discussion(
                         owner,
                         &project,
@@ -52,8 +53,14 @@ impl Engine {
                         topic.into_string(),
                     )
                     .await?;
-                self.launch(discussion, project, Plan::Sequential { rounds }, true)
-                    .await
+                self.launch(
+                    discussion,
+                    project,
+                    Plan::Sequential { rounds },
+                    true,
+                    token,
+                )
+                .await
             }
             StartTarget::Existing { discussion_id } => {
                 self.continue_with(owner, &discussion_id, Plan::Sequential { rounds }, None)
@@ -146,7 +153,7 @@ impl Engine {
         project: &ProjectRecord,
         kind: DiscussionKind,
         question: String,
-    ) -> Result<DiscussionRecord, EngineError> {
+    ) -> Result<(DiscussionRecord, String), EngineError> {
         if !self.inner.accepting.load(Ordering::SeqCst) {
             return Err(EngineError::ShuttingDown);
         }
@@ -161,11 +168,12 @@ impl Engine {
             create_time: now,
             update_time: now,
         };
+        let token = run_token();
         self.inner
             .store
-            .create_discussion(&discussion, self.lease_until())
+            .create_discussion(&discussion, self.lease_until(), &token)
             .await?;
-        Ok(discussion)
+        Ok((discussion, token))
     }
 
     async fn continue_with(
@@ -183,10 +191,11 @@ impl Engine {
         if let Some(check) = check {
             check(&project)?;
         }
+        let token = run_token();
         let mut begun = self
             .inner
             .store
-            .begin_run(&discussion.id, self.lease_until())
+            .begin_run(&discussion.id, self.lease_until(), &token)
             .await?;
         if begun == BeginRun::AlreadyRunning
             && let Some(run) = self.active(&discussion.id)
@@ -199,7 +208,7 @@ impl Engine {
             begun = self
                 .inner
                 .store
-                .begin_run(&discussion.id, self.lease_until())
+                .begin_run(&discussion.id, self.lease_until(), &token)
                 .await?;
         }
         match begun {
@@ -217,10 +226,10 @@ impl Engine {
             BeginRun::Missing => return Err(EngineError::discussion_not_found(discussion_id)),
         }
         discussion.status = DiscussionStatus::Running;
-        self.launch(discussion, project, plan, false).await
+        self.launch(discussion, project, plan, false, token).await
     }
 
-    fn lease_until(&self) -> i64 {
+    pub(super) fn lease_until(&self) -> i64 {
         let lease = i64::try_from(self.inner.limits.run_lease().as_millis()).unwrap_or(i64::MAX);
         now_ms().saturating_add(lease)
     }
@@ -231,6 +240,7 @@ impl Engine {
         project: ProjectRecord,
         plan: Plan,
         is_new: bool,
+        token: String,
     ) -> Result<Subscription, EngineError> {
         let first_seq = if is_new {
             1
@@ -247,6 +257,7 @@ impl Engine {
         ));
         let run = Arc::new(ActiveRun {
             project_id: project.id.clone(),
+            token,
             finishing: AtomicBool::new(false),
             hub: hub.clone(),
             cancel: CancellationToken::new(),
@@ -266,4 +277,9 @@ impl Engine {
         ));
         Ok(subscription)
     }
+}
+
+/// A fresh token naming one run, kept on the discussion while it runs.
+fn run_token() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
 }

@@ -29,9 +29,11 @@ impl Store {
         &self,
         d: &DiscussionRecord,
         lease_until: i64,
+        run_token: &str,
     ) -> Result<(), StoreError> {
         let d = d.clone();
-        self.queued(|ack| Command::Discussion(d, lease_until, ack))
+        let token = run_token.to_owned();
+        self.queued(|ack| Command::Discussion(d, lease_until, token, ack))
             .await
     }
 
@@ -86,11 +88,16 @@ impl Store {
     /// Takes the run of an IDLE or INTERRUPTED discussion by moving it to
     /// RUNNING in one conditional update, so two callers (or replicas) can
     /// never both win.
-    pub async fn begin_run(&self, id: &str, lease_until: i64) -> Result<BeginRun, StoreError> {
+    pub async fn begin_run(
+        &self,
+        id: &str,
+        lease_until: i64,
+        run_token: &str,
+    ) -> Result<BeginRun, StoreError> {
         let _writer = self.writer().await;
         let now = now_ms();
         let updated = sqlx::query(
-            "UPDATE discussions SET status = $1, lease_until = $2, update_time = $3 \
+            "UPDATE discussions SET status = $1, lease_until = $2, update_time = $3, run_token = $7 \
              WHERE id = $4 AND status IN ($5, $6)",
         )
         .bind(DiscussionStatus::Running.as_str())
@@ -99,6 +106,7 @@ impl Store {
         .bind(id)
         .bind(DiscussionStatus::Idle.as_str())
         .bind(DiscussionStatus::Interrupted.as_str())
+        .bind(run_token)
         .execute(&self.pool)
         .await?
         .rows_affected();
@@ -120,11 +128,18 @@ impl Store {
 
     /// Ends a run: RUNNING becomes `status`. A discussion that is no longer
     /// RUNNING (stopped meanwhile) is left as it is.
-    pub async fn end_run(&self, id: &str, status: DiscussionStatus) -> Result<bool, StoreError> {
+    pub async fn end_run(
+        &self,
+        id: &str,
+        status: DiscussionStatus,
+        run_token: &str,
+    ) -> Result<bool, StoreError> {
         let id = id.to_owned();
+        let token = run_token.to_owned();
         self.queued(|ack| Command::EndRun {
             id,
             status,
+            token,
             time: now_ms(),
             ack,
         })
@@ -147,13 +162,20 @@ impl Store {
 
     /// Extends the lease of a run this process owns; returns 0 when the
     /// discussion is no longer RUNNING (stopped or recovered elsewhere).
-    pub async fn extend_lease(&self, id: &str, lease_until: i64) -> Result<u64, StoreError> {
+    pub async fn extend_lease(
+        &self,
+        id: &str,
+        lease_until: i64,
+        run_token: &str,
+    ) -> Result<u64, StoreError> {
         let _writer = self.writer().await;
-        let updated =
-            sqlx::query("UPDATE discussions SET lease_until = $1 WHERE id = $2 AND status = $3")
+        let updated = sqlx::query(
+            "UPDATE discussions SET lease_until = $1 WHERE id = $2 AND status = $3 AND run_token = $4",
+        )
                 .bind(lease_until)
                 .bind(id)
                 .bind(DiscussionStatus::Running.as_str())
+                .bind(run_token)
                 .execute(&self.pool)
                 .await?
                 .rows_affected();

@@ -25,7 +25,8 @@ pub struct StoredEvent {
 pub(super) type Ack<T> = oneshot::Sender<Result<T, String>>;
 
 pub(super) enum Command {
-    Discussion(DiscussionRecord, i64, Ack<()>),
+    /// A new discussion, its lease end and its run's token.
+    Discussion(DiscussionRecord, i64, String, Ack<()>),
     Round {
         discussion_id: String,
         number: u32,
@@ -38,6 +39,8 @@ pub(super) enum Command {
     EndRun {
         id: String,
         status: DiscussionStatus,
+        /// Only the run holding the discussion may end it.
+        token: String,
         time: i64,
         ack: Ack<bool>,
     },
@@ -110,7 +113,7 @@ fn acknowledge(batch: Vec<Command>, outcome: &Result<(), String>) {
     }
     for cmd in batch {
         match cmd {
-            Command::Discussion(_, _, ack)
+            Command::Discussion(_, _, _, ack)
             | Command::Round { ack, .. }
             | Command::Message(_, _, ack) => {
                 let _ = ack.send(outcome.clone());
@@ -139,7 +142,7 @@ async fn write_all(
     let mut ends = Vec::new();
     for cmd in batch {
         match cmd {
-            Command::Discussion(d, lease, _) => discussions.push((d, *lease)),
+            Command::Discussion(d, lease, token, _) => discussions.push((d, *lease, token)),
             Command::Round {
                 discussion_id,
                 number,
@@ -150,8 +153,12 @@ async fn write_all(
             Command::Message(m, time, _) => messages.push((m, *time)),
             Command::Event(e) => events.push(e),
             Command::EndRun {
-                id, status, time, ..
-            } => ends.push((id, *status, *time)),
+                id,
+                status,
+                token,
+                time,
+                ..
+            } => ends.push((id, *status, token, *time)),
             Command::Flush(_) => {}
         }
     }
@@ -195,17 +202,17 @@ fn to_i64(v: u64) -> i64 {
 
 async fn insert_discussions(
     tx: &mut Transaction<'static, Any>,
-    rows: &[(&DiscussionRecord, i64)],
+    rows: &[(&DiscussionRecord, i64, &String)],
 ) -> Result<(), sqlx::Error> {
     if rows.is_empty() {
         return Ok(());
     }
     let sql = format!(
-        "INSERT INTO discussions (id, project_id, owner, kind, question, status, lease_until, create_time, update_time) VALUES {}",
-        placeholders(rows.len(), 9)
+        "INSERT INTO discussions (id, project_id, owner, kind, question, status, lease_until, create_time, update_time, run_token) VALUES {}",
+        placeholders(rows.len(), 10)
     );
     let mut q = sqlx::query(AssertSqlSafe(sql));
-    for (d, lease) in rows {
+    for (d, lease, token) in rows {
         q = q
             .bind(d.id.clone())
             .bind(d.project_id.clone())
@@ -215,7 +222,8 @@ async fn insert_discussions(
             .bind(d.status.as_str())
             .bind(*lease)
             .bind(d.create_time)
-            .bind(d.update_time);
+            .bind(d.update_time)
+            .bind((*token).clone());
     }
     q.execute(&mut **tx).await?;
     Ok(())
@@ -309,16 +317,18 @@ async fn insert_events(
 
 async fn end_runs(
     tx: &mut Transaction<'static, Any>,
-    rows: &[(&String, DiscussionStatus, i64)],
+    rows: &[(&String, DiscussionStatus, &String, i64)],
 ) -> Result<(), sqlx::Error> {
-    for (id, status, time) in rows {
+    for (id, status, token, time) in rows {
         sqlx::query(
-            "UPDATE discussions SET status = $1, lease_until = 0, update_time = $2 WHERE id = $3 AND status = $4",
+            "UPDATE discussions SET status = $1, lease_until = 0, update_time = $2 \
+             WHERE id = $3 AND status = $4 AND run_token = $5",
         )
         .bind(status.as_str())
         .bind(*time)
         .bind((*id).clone())
         .bind(DiscussionStatus::Running.as_str())
+        .bind((*token).clone())
         .execute(&mut **tx)
         .await?;
     }

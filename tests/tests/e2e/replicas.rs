@@ -183,3 +183,77 @@ async fn a_dead_replicas_run_is_interrupted_by_another_and_continued_there() {
         [("slow/one".to_owned(), "continued on B".to_owned())]
     );
 }
+
+#[tokio::test]
+async fn a_stop_on_another_replica_stops_the_run_where_it_runs() {
+    if skip() {
+        return;
+    }
+    let short_lease = || Limits {
+        run_lease_secs: 1,
+        ..Limits::default()
+    };
+    let a = TestServer::spawn_with(TestOptions {
+        backend: Backend::Postgres,
+        limits: short_lease(),
+        ..Default::default()
+    })
+    .await;
+    let b = TestServer::spawn_with(TestOptions {
+        database_url: a.database_url.clone(),
+        limits: short_lease(),
+        ..Default::default()
+    })
+    .await;
+    a.llm.script(
+        "slow/one",
+        Script::new()
+            .text(FakeLlm::text_of_tokens(400))
+            .token_pace(Duration::from_millis(50)),
+    );
+    let p = project(&a, "stop elsewhere", &["slow/one"]).await;
+    let mut on_a = a
+        .discussions()
+        .await
+        .open_discussion(v1::OpenDiscussionRequest {
+            project_id: p.id,
+            question: "Q".into(),
+        })
+        .await
+        .expect("open on A")
+        .into_inner();
+    let first = on_a
+        .next()
+        .await
+        .expect("event")
+        .expect("ok")
+        .event
+        .expect("event");
+
+    let stopped = b
+        .discussions()
+        .await
+        .stop_discussion(v1::StopDiscussionRequest {
+            discussion_id: first.discussion_id.clone(),
+        })
+        .await
+        .expect("stop on B")
+        .into_inner()
+        .discussion
+        .expect("discussion");
+    assert_eq!(stopped.status, v1::DiscussionStatus::Stopped as i32);
+
+    // A's lease heartbeat finds the discussion no longer its own and stops.
+    assert!(
+        a.llm.wait_dropped("slow/one", Duration::from_secs(5)).await,
+        "replica A dropped its upstream request"
+    );
+    let rest = collect(on_a, |r: v1::OpenDiscussionResponse| r.event, LIMIT).await;
+    assert_eq!(last_status(&rest), v1::DiscussionStatus::Stopped as i32);
+    let d = get(&b, &first.discussion_id).await;
+    assert_eq!(d.status, v1::DiscussionStatus::Stopped as i32);
+    assert_eq!(
+        all_messages(&d)[0].status,
+        v1::MessageStatus::Interrupted as i32
+    );
+}
