@@ -117,9 +117,17 @@ impl FakeLlm {
     /// # Panics
     /// If no local port can be bound (the test cannot run anyway).
     pub async fn start() -> FakeLlm {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        Self::start_on(0).await
+    }
+
+    /// Starts on `127.0.0.1:port` (0 for any free port).
+    ///
+    /// # Panics
+    /// If the port cannot be bound.
+    pub async fn start_on(port: u16) -> FakeLlm {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
             .await
-            .expect("bind the fake LLM to 127.0.0.1:0");
+            .expect("bind the fake LLM on 127.0.0.1");
         let addr = listener
             .local_addr()
             .expect("local address of the fake LLM");
