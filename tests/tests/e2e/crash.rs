@@ -3,14 +3,13 @@
 
 use std::time::Duration;
 
-use futures::StreamExt as _;
 use moai_proto::v1::{self, discussion_event::Payload};
 use moai_tests::events::collect;
 use moai_tests::fake_llm::{FakeLlm, Script};
 use moai_tests::process::{ProcessOptions, ServerProcess, free_port, server_binary};
 use moai_tests::server::ALICE_KEY;
 
-use crate::support::{LIMIT, all_messages, completed, last_status};
+use crate::support::{LIMIT, all_messages, completed, last_status, next_event};
 
 fn start(data_dir: &std::path::Path, port: u16, llm: &FakeLlm) -> ServerProcess {
     ServerProcess::start(ProcessOptions {
@@ -60,13 +59,7 @@ async fn a_run_killed_with_the_server_is_interrupted_after_restart_and_continues
     let mut id = String::new();
     let mut deltas = 0;
     while deltas < 40 {
-        let e = stream
-            .next()
-            .await
-            .expect("event")
-            .expect("ok")
-            .event
-            .expect("event");
+        let e = next_event(&mut stream).await;
         id = e.discussion_id.clone();
         if matches!(&e.payload, Some(Payload::MessageDelta(d)) if d.model == "slow/one") {
             deltas += 1;

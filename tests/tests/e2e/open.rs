@@ -247,16 +247,7 @@ async fn a_client_that_leaves_does_not_stop_the_run_and_watch_replays_exactly_th
     );
     ts.llm.script("s/quick", Script::new().text("quick answer"));
     let p = project(&ts, "leaver", &["s/slow", "s/quick"]).await;
-    let mut stream = ts
-        .discussions()
-        .await
-        .open_discussion(v1::OpenDiscussionRequest {
-            project_id: p.id.clone(),
-            question: "Q?".into(),
-        })
-        .await
-        .expect("open")
-        .into_inner();
+    let mut stream = open_stream(&ts, &p.id, "Q?").await;
     let first = stream
         .next()
         .await
@@ -322,26 +313,11 @@ async fn watch_mid_run_has_no_gap_and_no_duplicate_at_the_seam() {
             .token_pace(Duration::from_millis(60)),
     );
     let p = project(&ts, "seam", &["w/paced"]).await;
-    let mut stream = ts
-        .discussions()
-        .await
-        .open_discussion(v1::OpenDiscussionRequest {
-            project_id: p.id.clone(),
-            question: "Count".into(),
-        })
-        .await
-        .expect("open")
-        .into_inner();
+    let mut stream = open_stream(&ts, &p.id, "Count").await;
     // Read until the first delta, then leave.
     let mut seen = Vec::new();
     loop {
-        let e = stream
-            .next()
-            .await
-            .expect("event")
-            .expect("ok")
-            .event
-            .expect("event");
+        let e = next_event(&mut stream).await;
         let is_delta = matches!(e.payload, Some(Payload::MessageDelta(_)));
         seen.push(e);
         if is_delta {
@@ -397,16 +373,7 @@ async fn a_subscriber_that_never_reads_does_not_hold_up_the_others() {
     );
     let p = project(&ts, "stall", &["big/talker"]).await;
 
-    let mut reader = ts
-        .discussions()
-        .await
-        .open_discussion(v1::OpenDiscussionRequest {
-            project_id: p.id.clone(),
-            question: "Talk".into(),
-        })
-        .await
-        .expect("open")
-        .into_inner();
+    let mut reader = open_stream(&ts, &p.id, "Talk").await;
     let first = reader
         .next()
         .await

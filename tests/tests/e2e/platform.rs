@@ -2,6 +2,8 @@
 
 use futures::StreamExt as _;
 use moai_tests::server::TestServer;
+
+use crate::support::{next_event, open_stream};
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
@@ -103,23 +105,8 @@ async fn graceful_shutdown_lets_a_running_round_finish_and_persist() {
             .first_token_delay(Duration::from_millis(600)),
     );
     let p = crate::support::project(&ts, "shutdown", &["slow/one"]).await;
-    let mut stream = ts
-        .discussions()
-        .await
-        .open_discussion(v1::OpenDiscussionRequest {
-            project_id: p.id,
-            question: "Q".into(),
-        })
-        .await
-        .expect("open")
-        .into_inner();
-    let first = stream
-        .next()
-        .await
-        .expect("event")
-        .expect("ok")
-        .event
-        .expect("event");
+    let mut stream = open_stream(&ts, &p.id, "Q").await;
+    let first = next_event(&mut stream).await;
 
     let stopping = tokio::spawn(ts.stop());
     let rest = moai_tests::events::collect(

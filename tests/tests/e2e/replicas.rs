@@ -11,7 +11,9 @@ use moai_tests::fake_llm::{FakeLlm, Script};
 use moai_tests::process::{ProcessOptions, ServerProcess, free_port, server_binary};
 use moai_tests::server::{ALICE_KEY, Backend, TestOptions, TestServer, postgres_url};
 
-use crate::support::{LIMIT, all_messages, completed, get, last_status, project};
+use crate::support::{
+    LIMIT, all_messages, completed, get, last_status, next_event, open_stream, project,
+};
 
 fn skip() -> bool {
     if postgres_url().is_none() {
@@ -41,23 +43,8 @@ async fn a_run_on_one_replica_can_be_watched_from_another() {
             .first_token_delay(Duration::from_millis(800)),
     );
     let p = project(&a, "replicas", &["slow/one"]).await;
-    let mut on_a = a
-        .discussions()
-        .await
-        .open_discussion(v1::OpenDiscussionRequest {
-            project_id: p.id,
-            question: "Q".into(),
-        })
-        .await
-        .expect("open on A")
-        .into_inner();
-    let first = on_a
-        .next()
-        .await
-        .expect("event")
-        .expect("ok")
-        .event
-        .expect("event");
+    let mut on_a = open_stream(&a, &p.id, "Q").await;
+    let first = next_event(&mut on_a).await;
 
     let on_b = b
         .discussions()
@@ -127,13 +114,7 @@ async fn a_dead_replicas_run_is_interrupted_by_another_and_continued_there() {
         .await
         .expect("open on A")
         .into_inner();
-    let first = on_a
-        .next()
-        .await
-        .expect("event")
-        .expect("ok")
-        .event
-        .expect("event");
+    let first = next_event(&mut on_a).await;
     let mut deltas = 0;
     while deltas < 30 {
         if let Some(Payload::MessageDelta(_)) = on_a
@@ -212,23 +193,8 @@ async fn a_stop_on_another_replica_stops_the_run_where_it_runs() {
             .token_pace(Duration::from_millis(50)),
     );
     let p = project(&a, "stop elsewhere", &["slow/one"]).await;
-    let mut on_a = a
-        .discussions()
-        .await
-        .open_discussion(v1::OpenDiscussionRequest {
-            project_id: p.id,
-            question: "Q".into(),
-        })
-        .await
-        .expect("open on A")
-        .into_inner();
-    let first = on_a
-        .next()
-        .await
-        .expect("event")
-        .expect("ok")
-        .event
-        .expect("event");
+    let mut on_a = open_stream(&a, &p.id, "Q").await;
+    let first = next_event(&mut on_a).await;
 
     let stopped = b
         .discussions()

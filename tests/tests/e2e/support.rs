@@ -136,3 +136,56 @@ macro_rules! on_both_backends {
         }
     };
 }
+
+/// A response message of a streaming RPC, each of which wraps one event.
+pub trait EventResponse {
+    fn into_event(self) -> Option<v1::DiscussionEvent>;
+}
+
+macro_rules! event_response {
+    ($($ty:ident),*) => {
+        $(impl EventResponse for v1::$ty {
+            fn into_event(self) -> Option<v1::DiscussionEvent> {
+                self.event
+            }
+        })*
+    };
+}
+
+event_response!(
+    OpenDiscussionResponse,
+    StartDiscussionResponse,
+    NextRoundResponse,
+    MentionResponse,
+    SummarizeDiscussionResponse,
+    WatchDiscussionResponse
+);
+
+/// The next event of a stream that must still be going.
+pub async fn next_event<R: EventResponse>(stream: &mut tonic::Streaming<R>) -> v1::DiscussionEvent {
+    use futures::StreamExt as _;
+    stream
+        .next()
+        .await
+        .expect("an event")
+        .expect("a healthy stream")
+        .into_event()
+        .expect("an event payload")
+}
+
+/// Starts an open round and hands back its stream unread.
+pub async fn open_stream(
+    ts: &TestServer,
+    project_id: &str,
+    question: &str,
+) -> tonic::Streaming<v1::OpenDiscussionResponse> {
+    ts.discussions()
+        .await
+        .open_discussion(v1::OpenDiscussionRequest {
+            project_id: project_id.into(),
+            question: question.into(),
+        })
+        .await
+        .expect("open discussion")
+        .into_inner()
+}

@@ -2,7 +2,6 @@
 
 use std::time::{Duration, Instant};
 
-use futures::StreamExt as _;
 use moai_proto::v1::{self, discussion_event::Payload};
 use moai_tests::events::collect;
 use moai_tests::fake_llm::Script;
@@ -173,13 +172,7 @@ async fn stop_cancels_promptly_keeps_partial_text_and_refuses_more_rounds(backen
     let mut id = String::new();
     let mut deltas = 0;
     while deltas < 3 {
-        let e = stream
-            .next()
-            .await
-            .expect("event")
-            .expect("ok")
-            .event
-            .expect("event");
+        let e = next_event(&mut stream).await;
         id = e.discussion_id.clone();
         if matches!(e.payload, Some(Payload::MessageDelta(_))) {
             deltas += 1;
@@ -243,23 +236,8 @@ async fn a_second_run_while_one_is_running_is_refused() {
         Script::new().first_token_delay(Duration::from_millis(700)),
     );
     let p = project(&ts, "Busy", &["slow/one"]).await;
-    let mut stream = ts
-        .discussions()
-        .await
-        .open_discussion(v1::OpenDiscussionRequest {
-            project_id: p.id,
-            question: "Q".into(),
-        })
-        .await
-        .expect("open")
-        .into_inner();
-    let first = stream
-        .next()
-        .await
-        .expect("event")
-        .expect("ok")
-        .event
-        .expect("event");
+    let mut stream = open_stream(&ts, &p.id, "Q").await;
+    let first = next_event(&mut stream).await;
     let err = ts
         .discussions()
         .await
@@ -494,24 +472,9 @@ async fn deleting_a_project_mid_run_stops_the_run_first() {
             .token_pace(Duration::from_millis(50)),
     );
     let p = project(&ts, "Doomed", &["slow/talker"]).await;
-    let mut stream = ts
-        .discussions()
-        .await
-        .open_discussion(v1::OpenDiscussionRequest {
-            project_id: p.id.clone(),
-            question: "Q".into(),
-        })
-        .await
-        .expect("open")
-        .into_inner();
+    let mut stream = open_stream(&ts, &p.id, "Q").await;
     loop {
-        let e = stream
-            .next()
-            .await
-            .expect("event")
-            .expect("ok")
-            .event
-            .expect("event");
+        let e = next_event(&mut stream).await;
         if matches!(e.payload, Some(Payload::MessageDelta(_))) {
             break;
         }
