@@ -10,18 +10,20 @@ use crate::wire;
 
 /// `moai.v1.ProjectService`.
 pub struct ProjectApi {
-    store: Store,
     engine: Engine,
-    limits: Limits,
 }
 
 impl ProjectApi {
     pub fn new(engine: Engine) -> Self {
-        Self {
-            store: engine.store().clone(),
-            limits: engine.limits().clone(),
-            engine,
-        }
+        Self { engine }
+    }
+
+    fn store(&self) -> &Store {
+        self.engine.store()
+    }
+
+    fn limits(&self) -> &Limits {
+        self.engine.limits()
     }
 
     fn summarizer(raw: &str) -> Result<String, Status> {
@@ -55,16 +57,16 @@ impl ProjectService for ProjectApi {
         let r = req.into_inner();
         let new = NewProject {
             name: ProjectName::parse(&r.name)?,
-            models: ModelList::parse(&r.models, self.limits.max_models)?,
+            models: ModelList::parse(&r.models, self.limits().max_models)?,
             system_prompt: BoundedText::parse_optional(
                 &r.system_prompt,
                 "system prompt",
-                self.limits.max_system_prompt_bytes,
+                self.limits().max_system_prompt_bytes,
             )?
             .into_string(),
             summarizer_model: Self::summarizer(&r.summarizer_model)?,
         };
-        let project = self.store.create_project(owner.as_str(), &new).await?;
+        let project = self.store().create_project(owner.as_str(), &new).await?;
         Ok(Response::new(v1::CreateProjectResponse {
             project: Some(wire::project(&project)),
         }))
@@ -78,7 +80,7 @@ impl ProjectService for ProjectApi {
         let owner = principal(&req)?;
         let id = req.into_inner().project_id;
         let project = self
-            .store
+            .store()
             .get_project(owner.as_str(), &id)
             .await?
             .ok_or_else(|| not_found(&id))?;
@@ -97,7 +99,7 @@ impl ProjectService for ProjectApi {
         let limit = page_size(r.page_size)?;
         let cursor = page_cursor(&r.page_token)?;
         let mut projects = self
-            .store
+            .store()
             .list_projects(owner.as_str(), limit + 1, cursor.as_ref())
             .await?;
         let next_page_token = if projects.len() > limit {
@@ -129,14 +131,14 @@ impl ProjectService for ProjectApi {
         let owner = principal(&req)?;
         let r = req.into_inner();
         let mut project = self
-            .store
+            .store()
             .get_project(owner.as_str(), &r.project_id)
             .await?
             .ok_or_else(|| not_found(&r.project_id))?;
         if let Some(name) = &r.name {
             project.name = ProjectName::parse(name)?.as_str().to_owned();
         }
-        let max = self.limits.max_models;
+        let max = self.limits().max_models;
         let mut models = match &r.models {
             Some(list) => ModelList::parse(&list.models, max)?,
             None => ModelList::parse(&project.models, usize::MAX)?,
@@ -148,7 +150,7 @@ impl ProjectService for ProjectApi {
             project.system_prompt = BoundedText::parse_optional(
                 prompt,
                 "system prompt",
-                self.limits.max_system_prompt_bytes,
+                self.limits().max_system_prompt_bytes,
             )?
             .into_string();
         }
@@ -156,7 +158,7 @@ impl ProjectService for ProjectApi {
             project.summarizer_model = Self::summarizer(s)?;
         }
         let project = self
-            .store
+            .store()
             .update_project(&project)
             .await?
             .ok_or_else(|| not_found(&r.project_id))?;

@@ -9,7 +9,7 @@ use std::time::Duration;
 use futures::stream::BoxStream;
 use moai_proto::v1::DiscussionEvent;
 
-use super::hub::SubscriptionError;
+use super::hub::{SubscriptionError, decode_stored};
 use crate::domain::DiscussionStatus;
 use crate::store::Store;
 
@@ -64,14 +64,7 @@ pub fn follow_store(
                     }
                 };
                 match s.store.events_between(&s.id, s.last_seq, u64::MAX).await {
-                    Ok(rows) => {
-                        for payload in rows {
-                            match <DiscussionEvent as prost::Message>::decode(payload.as_slice()) {
-                                Ok(e) => s.buffer.push_back(Arc::new(e)),
-                                Err(e) => tracing::error!(error = %e, "undecodable stored event"),
-                            }
-                        }
-                    }
+                    Ok(rows) => s.buffer.extend(decode_stored(rows)),
                     Err(e) => tracing::warn!(error = %e, "could not read events while following"),
                 }
                 if !running {

@@ -124,6 +124,23 @@ impl Hub {
     }
 }
 
+/// Stored events as the hub delivers them; one that does not decode is
+/// logged and skipped rather than failing the whole replay.
+pub fn decode_stored(payloads: Vec<Vec<u8>>) -> Vec<Arc<DiscussionEvent>> {
+    payloads
+        .iter()
+        .filter_map(
+            |p| match <DiscussionEvent as prost::Message>::decode(p.as_slice()) {
+                Ok(event) => Some(Arc::new(event)),
+                Err(e) => {
+                    tracing::error!(error = %e, "undecodable stored event");
+                    None
+                }
+            },
+        )
+        .collect()
+}
+
 /// Whether an event ends a run (its status is no longer RUNNING).
 pub fn is_terminal(event: &DiscussionEvent) -> bool {
     matches!(&event.payload, Some(Payload::StatusChanged(s)) if s.status != DiscussionStatus::Running as i32)

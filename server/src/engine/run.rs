@@ -64,7 +64,13 @@ impl RunContext {
         self.inner.llm.settings().context_budget(model)
     }
 
-    async fn begin_round(&self, mode: RoundMode, models: Vec<String>) -> Result<u32, StoreError> {
+    /// Starts round `mode` in the store, the event stream and `transcript`.
+    async fn begin_round(
+        &self,
+        mode: RoundMode,
+        models: Vec<String>,
+        transcript: &mut Transcript,
+    ) -> Result<u32, StoreError> {
         let number = self
             .last_round
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
@@ -79,6 +85,7 @@ impl RunContext {
             models,
         }))
         .await;
+        transcript.begin_round(number, mode);
         Ok(number)
     }
 
@@ -162,8 +169,9 @@ pub(crate) async fn execute(
         if let Err(e) = stored {
             tracing::error!(error = %e, "could not store the run's final status");
         }
-        // Until the hub leaves, watchers replay from its log; after, from the store.
-        ctx.run.hub.flush().await;
+        // Every event is stored by now (the writer keeps queue order, and the
+        // stop path flushed), so watchers may replay from the store once the
+        // hub leaves.
         guard.closed = true;
     }
     .instrument(span)
@@ -274,8 +282,9 @@ fn heard(transcript: &mut Transcript, m: &MessageRecord) {
 
 async fn parallel_round(ctx: &RunContext, transcript: &mut Transcript) -> Result<(), StoreError> {
     let models = ctx.project.models.clone();
-    let number = ctx.begin_round(RoundMode::Parallel, models.clone()).await?;
-    transcript.begin_round(number, RoundMode::Parallel);
+    let number = ctx
+        .begin_round(RoundMode::Parallel, models.clone(), transcript)
+        .await?;
     let speaker = speaker(ctx, number);
     let turns = models.iter().enumerate().map(|(position, model)| {
         let messages = prompt::open_messages(&ctx.project, model, transcript, ctx.budget(model));
@@ -297,9 +306,8 @@ async fn parallel_round(ctx: &RunContext, transcript: &mut Transcript) -> Result
 async fn sequential_round(ctx: &RunContext, transcript: &mut Transcript) -> Result<(), StoreError> {
     let models = ctx.project.models.clone();
     let number = ctx
-        .begin_round(RoundMode::Sequential, models.clone())
+        .begin_round(RoundMode::Sequential, models.clone(), transcript)
         .await?;
-    transcript.begin_round(number, RoundMode::Sequential);
     let speaker = speaker(ctx, number);
     for (position, model) in models.iter().enumerate() {
         if ctx.cancelled() {
@@ -328,11 +336,10 @@ async fn mention_round(
     content: &str,
 ) -> Result<(), StoreError> {
     let number = ctx
-        .begin_round(RoundMode::Mention, vec![model.to_owned()])
+        .begin_round(RoundMode::Mention, vec![model.to_owned()], transcript)
         .await?;
     let messages =
         prompt::mention_messages(&ctx.project, model, transcript, content, ctx.budget(model));
-    transcript.begin_round(number, RoundMode::Mention);
     let speaker = speaker(ctx, number);
     speaker.user_message(model, content).await?;
     transcript.push_user(model, content);
@@ -361,10 +368,9 @@ async fn summary_round(
         .or_else(|| ctx.project.models.first().cloned())
         .unwrap_or_default();
     let number = ctx
-        .begin_round(RoundMode::Summary, vec![model.clone()])
+        .begin_round(RoundMode::Summary, vec![model.clone()], transcript)
         .await?;
     let messages = prompt::summary_messages(&ctx.project, &model, transcript, ctx.budget(&model));
-    transcript.begin_round(number, RoundMode::Summary);
     let answer = speaker(ctx, number)
         .speak(Turn {
             position: 0,

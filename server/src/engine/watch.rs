@@ -79,20 +79,11 @@ impl Engine {
         after_seq: u64,
         before: u64,
     ) -> Result<Vec<Arc<moai_proto::v1::DiscussionEvent>>, EngineError> {
-        let mut events = Vec::new();
-        for payload in self
+        let payloads = self
             .inner
             .store
             .events_between(discussion_id, after_seq, before)
-            .await?
-        {
-            match <moai_proto::v1::DiscussionEvent as prost::Message>::decode(payload.as_slice()) {
-                Ok(event) => events.push(Arc::new(event)),
-                Err(e) => {
-                    tracing::error!(discussion = %discussion_id, error = %e, "undecodable stored event")
-                }
-            }
-        }
-        Ok(events)
+            .await?;
+        Ok(super::hub::decode_stored(payloads))
     }
 }

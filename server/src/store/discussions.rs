@@ -1,5 +1,6 @@
 //! Discussions and the run lease that says which ones are being worked on.
 
+use super::to_i64;
 use sqlx::AssertSqlSafe;
 use sqlx::Row as _;
 use sqlx::any::AnyRow;
@@ -79,7 +80,7 @@ impl Store {
         .bind(time)
         .bind(id)
         .bind(project_id.unwrap_or(""))
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .bind(to_i64(limit))
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(discussion_from_row).collect()

@@ -1,6 +1,7 @@
 //! The durable event log of each discussion (every event but deltas, whose
 //! text the completed or failed message carries).
 
+use super::to_i64;
 use sqlx::Row as _;
 
 use super::{Store, StoreError};
@@ -19,7 +20,7 @@ impl Store {
             "INSERT INTO events (discussion_id, seq, time, payload) VALUES ($1, $2, $3, $4)",
         )
         .bind(discussion_id)
-        .bind(i64::try_from(seq).unwrap_or(i64::MAX))
+        .bind(to_i64(seq))
         .bind(time)
         .bind(payload)
         .execute(&self.pool)
@@ -38,8 +39,8 @@ impl Store {
             "SELECT payload FROM events WHERE discussion_id = $1 AND seq > $2 AND seq < $3 ORDER BY seq",
         )
         .bind(discussion_id)
-        .bind(i64::try_from(after).unwrap_or(i64::MAX))
-        .bind(i64::try_from(before).unwrap_or(i64::MAX))
+        .bind(to_i64(after))
+        .bind(to_i64(before))
         .fetch_all(&self.pool)
         .await?;
         rows.iter()

@@ -1,5 +1,6 @@
 //! Rounds and their messages.
 
+use super::to_i64;
 use sqlx::AssertSqlSafe;
 use sqlx::Row as _;
 use sqlx::any::AnyRow;
@@ -10,10 +11,6 @@ use crate::domain::{MessageRole, MessageStatus, RoundMode};
 
 const COLUMNS: &str = "id, discussion_id, round, position, role, model, content, status, error, \
      prompt_tokens, completion_tokens, cost_usd, latency_ms, create_time";
-
-fn to_i64(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
-}
 
 impl Store {
     /// Queues round `number` (the run knows the rounds before it) without

@@ -186,6 +186,11 @@ impl Store {
     }
 }
 
+/// A count or seq as the signed 64-bit integer both databases store.
+fn to_i64(v: impl TryInto<i64>) -> i64 {
+    v.try_into().unwrap_or(i64::MAX)
+}
+
 /// Current time in Unix milliseconds, the unit of every stored time.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()

@@ -1,5 +1,6 @@
 //! Projects and their ordered model lists.
 
+use super::to_i64;
 use sqlx::AssertSqlSafe;
 use sqlx::Row as _;
 use sqlx::any::AnyRow;
@@ -95,7 +96,7 @@ impl Store {
         .bind(owner)
         .bind(time)
         .bind(id)
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .bind(to_i64(limit))
         .fetch_all(&self.pool)
         .await?;
         let mut out = Vec::with_capacity(rows.len());
@@ -194,7 +195,7 @@ async fn insert_models(
     for (position, model) in models.iter().enumerate() {
         sqlx::query("INSERT INTO project_models (project_id, position, model) VALUES ($1, $2, $3)")
             .bind(project_id)
-            .bind(i64::try_from(position).unwrap_or(i64::MAX))
+            .bind(to_i64(position))
             .bind(model)
             .execute(&mut **tx)
             .await?;

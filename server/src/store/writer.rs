@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+use super::to_i64;
 use sqlx::{Any, AnyPool, AssertSqlSafe, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
@@ -194,10 +195,6 @@ fn placeholders(rows: usize, cols: usize) -> String {
         out.push(')');
     }
     out
-}
-
-fn to_i64(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
 }
 
 async fn insert_discussions(
