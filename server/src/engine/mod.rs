@@ -166,6 +166,9 @@ impl Engine {
             // show that state, as the client that saw the last event expects.
             let _ = tokio::time::timeout(Duration::from_secs(5), run.done.cancelled()).await;
             discussion = self.discussion(owner, discussion_id).await?;
+        } else if active.is_none() && discussion.status == DiscussionStatus::Running {
+            // A run here may have ended between the two reads.
+            discussion = self.discussion(owner, discussion_id).await?;
         }
         let rounds = store.load_rounds(&discussion.id).await?;
         let usage = store.usage_totals(&discussion.id).await?;

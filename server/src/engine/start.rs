@@ -197,19 +197,31 @@ impl Engine {
             .store
             .begin_run(&discussion.id, self.lease_until(), &token)
             .await?;
-        if begun == BeginRun::AlreadyRunning
-            && let Some(run) = self.active(&discussion.id)
-            && run.finishing.load(Ordering::SeqCst)
-        {
-            // The previous run has sent its last event but not yet written
-            // its status: a client that reacted at once must not be refused.
-            let _ =
-                tokio::time::timeout(std::time::Duration::from_secs(5), run.done.cancelled()).await;
-            begun = self
-                .inner
-                .store
-                .begin_run(&discussion.id, self.lease_until(), &token)
-                .await?;
+        if begun == BeginRun::AlreadyRunning {
+            // The previous run may have sent its last event but not yet
+            // written its status: a client that reacted at once must not be
+            // refused. With no run registered here it may have ended between
+            // the two checks, so look once more; a run on another replica
+            // still answers AlreadyRunning.
+            let retry = match self.active(&discussion.id) {
+                Some(run) if run.finishing.load(Ordering::SeqCst) => {
+                    let _ = tokio::time::timeout(
+                        std::time::Duration::from_secs(5),
+                        run.done.cancelled(),
+                    )
+                    .await;
+                    true
+                }
+                Some(_) => false,
+                None => true,
+            };
+            if retry {
+                begun = self
+                    .inner
+                    .store
+                    .begin_run(&discussion.id, self.lease_until(), &token)
+                    .await?;
+            }
         }
         match begun {
             BeginRun::Started => {}

@@ -94,6 +94,31 @@ on_both_backends!(
     models_speak_in_order_and_each_hears_everything_before
 );
 
+/// A client that acts the moment it sees IDLE must find the discussion idle
+/// and be allowed the next run, however close behind the last event it comes.
+async fn a_client_may_act_the_moment_it_sees_idle(backend: Backend) {
+    let ts = TestServer::spawn_on(backend).await;
+    ts.llm.script("a/one", Script::new().text("Quick."));
+    let p = project(&ts, "Back to back", &["a/one"]).await;
+    let id = discussion_id(&open(&ts, &p.id, "Go?").await);
+    for turn in 0..40 {
+        let d = get(&ts, &id).await;
+        assert_eq!(d.status, v1::DiscussionStatus::Idle as i32, "turn {turn}");
+        let next = ts
+            .discussions()
+            .await
+            .next_round(v1::NextRoundRequest {
+                discussion_id: id.clone(),
+            })
+            .await
+            .unwrap_or_else(|e| panic!("turn {turn} refused: {e}"))
+            .into_inner();
+        let events = collect(next, |r: v1::NextRoundResponse| r.event, LIMIT).await;
+        assert_eq!(last_status(&events), v1::DiscussionStatus::Idle as i32);
+    }
+}
+on_both_backends!(back_to_back, a_client_may_act_the_moment_it_sees_idle);
+
 #[tokio::test]
 async fn discuss_after_open_continues_the_same_conversation() {
     let ts = TestServer::spawn().await;
