@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use futures::StreamExt as _;
+use futures::{FutureExt as _, StreamExt as _};
 use moai_proto::v1::{self, discussion_event::Payload};
 use tracing::Instrument as _;
 
@@ -11,6 +11,10 @@ use crate::domain::{MessageRole, MessageStatus};
 use crate::llm::{ChatChunk, ChatMessage, ChatRequest};
 use crate::store::{MessageRecord, StoreError, now_ms};
 use crate::wire;
+
+/// Bytes of text past which arrived chunks are not merged further, so one
+/// delta stays a small message.
+const COALESCE_LIMIT: usize = 16 * 1024;
 
 /// Speaks in one round.
 pub(crate) struct Speaker<'a> {
@@ -62,7 +66,7 @@ impl Speaker<'_> {
     pub async fn user_message(&self, model: &str, content: &str) -> Result<(), StoreError> {
         let mut m = self.record(0, model, MessageRole::User, MessageStatus::Complete);
         m.content = content.to_owned();
-        self.ctx.inner.store.save_message(&m, false).await?;
+        self.ctx.inner.store.save_message(&m).await?;
         self.ctx
             .publish(Payload::MessageCompleted(v1::MessageCompleted {
                 message: Some(wire::message(&m)),
@@ -105,42 +109,55 @@ impl Speaker<'_> {
             messages: turn.messages,
             max_tokens: None,
         });
+        // A chunk read while gathering deltas that is not itself a delta.
+        let mut held = None;
         let ending = loop {
-            tokio::select! {
-                biased;
-                _ = ctx.run.cancel.cancelled() => break Ending::Interrupted,
-                item = stream.next() => match item {
-                    Some(Ok(ChatChunk::Delta(text))) => {
-                        if text.is_empty() {
-                            continue;
-                        }
-                        m.content.push_str(&text);
-                        ctx.publish(Payload::MessageDelta(v1::MessageDelta {
-                            message_id: m.id.clone(),
-                            model: m.model.clone(),
-                            text,
-                        }))
-                        .await;
-                        if last_flush.elapsed() >= flush_every {
-                            last_flush = Instant::now();
-                            let store = ctx.inner.store.clone();
-                            let partial = m.clone();
-                            tokio::spawn(async move {
-                                if let Err(e) = store.save_message(&partial, true).await {
-                                    tracing::warn!(error = %e, "could not save partial answer");
-                                }
-                            });
-                        }
-                    }
-                    Some(Ok(ChatChunk::Usage(u))) => {
-                        m.prompt_tokens = u.prompt_tokens;
-                        m.completion_tokens = u.completion_tokens;
-                        m.cost_usd = u.cost_usd;
-                    }
-                    Some(Err(e)) => break Ending::Failed(e.to_string()),
-                    None if m.content.trim().is_empty() => break Ending::Failed("empty answer".into()),
-                    None => break Ending::Complete,
+            let item = match held.take() {
+                Some(item) => item,
+                None => tokio::select! {
+                    biased;
+                    _ = ctx.run.cancel.cancelled() => break Ending::Interrupted,
+                    item = stream.next() => item,
                 },
+            };
+            match item {
+                Some(Ok(ChatChunk::Delta(mut text))) => {
+                    // Chunks that have already arrived go out as one delta:
+                    // under load that spares every subscriber an event per
+                    // chunk, and it never waits for more.
+                    while text.len() < COALESCE_LIMIT {
+                        match stream.next().now_or_never() {
+                            Some(Some(Ok(ChatChunk::Delta(more)))) => text.push_str(&more),
+                            Some(other) => {
+                                held = Some(other);
+                                break;
+                            }
+                            None => break,
+                        }
+                    }
+                    if text.is_empty() {
+                        continue;
+                    }
+                    m.content.push_str(&text);
+                    ctx.publish(Payload::MessageDelta(v1::MessageDelta {
+                        message_id: m.id.clone(),
+                        model: m.model.clone(),
+                        text,
+                    }))
+                    .await;
+                    if last_flush.elapsed() >= flush_every {
+                        last_flush = Instant::now();
+                        ctx.inner.store.save_partial(m.clone()).await;
+                    }
+                }
+                Some(Ok(ChatChunk::Usage(u))) => {
+                    m.prompt_tokens = u.prompt_tokens;
+                    m.completion_tokens = u.completion_tokens;
+                    m.cost_usd = u.cost_usd;
+                }
+                Some(Err(e)) => break Ending::Failed(e.to_string()),
+                None if m.content.trim().is_empty() => break Ending::Failed("empty answer".into()),
+                None => break Ending::Complete,
             }
         };
         // Dropping the stream closes the upstream request at once.
@@ -159,7 +176,7 @@ impl Speaker<'_> {
             }
         }
         let mut ending = ending;
-        if let Err(e) = ctx.inner.store.save_message(&m, false).await {
+        if let Err(e) = ctx.inner.store.save_message(&m).await {
             // What a client has seen completed, GetDiscussion must return:
             // an answer that could not be stored is reported as failed.
             tracing::error!(error = %e, "could not store the finished message");

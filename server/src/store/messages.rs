@@ -1,6 +1,5 @@
 //! Rounds and their messages.
 
-use super::to_i64;
 use sqlx::AssertSqlSafe;
 use sqlx::Row as _;
 use sqlx::any::AnyRow;
@@ -35,48 +34,24 @@ impl Store {
             .map_err(|_| StoreError::Write("the store writer has stopped".into()))
     }
 
-    /// Writes a message: its final state, or (`partial`) the text received
-    /// so far of one still being written, so a crash loses at most one flush
-    /// interval of it. A late partial write never overwrites a final one.
-    pub async fn save_message(&self, m: &MessageRecord, partial: bool) -> Result<(), StoreError> {
-        if !partial {
-            let m = m.clone();
-            return self.queued(|ack| Command::Message(m, now_ms(), ack)).await;
+    /// Writes a message's final state; returns once it is committed.
+    pub async fn save_message(&self, m: &MessageRecord) -> Result<(), StoreError> {
+        let m = m.clone();
+        self.queued(|ack| Command::Message(m, now_ms(), ack)).await
+    }
+
+    /// Queues the text received so far of a message still being written,
+    /// so a crash loses at most one flush interval of it. Nobody waits for
+    /// it, and it never overwrites a final state.
+    pub async fn save_partial(&self, m: MessageRecord) {
+        if self
+            .writes
+            .send(Command::Partial(m, now_ms()))
+            .await
+            .is_err()
+        {
+            tracing::warn!("the store writer has stopped; partial answer not saved");
         }
-        let _writer = self.writer().await;
-        let guard = if partial {
-            " WHERE messages.status = $16"
-        } else {
-            ""
-        };
-        let mut query = sqlx::query(AssertSqlSafe(format!(
-            "INSERT INTO messages ({COLUMNS}, update_time) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) \
-             ON CONFLICT (id) DO UPDATE SET content = excluded.content, status = excluded.status, \
-             error = excluded.error, prompt_tokens = excluded.prompt_tokens, \
-             completion_tokens = excluded.completion_tokens, cost_usd = excluded.cost_usd, \
-             latency_ms = excluded.latency_ms, update_time = excluded.update_time{guard}"
-        )))
-        .bind(&m.id)
-        .bind(&m.discussion_id)
-        .bind(i64::from(m.round))
-        .bind(i64::from(m.position))
-        .bind(m.role.as_str())
-        .bind(&m.model)
-        .bind(&m.content)
-        .bind(m.status.as_str())
-        .bind(&m.error)
-        .bind(to_i64(m.prompt_tokens))
-        .bind(to_i64(m.completion_tokens))
-        .bind(m.cost_usd)
-        .bind(to_i64(m.latency_ms))
-        .bind(m.create_time)
-        .bind(now_ms());
-        if partial {
-            query = query.bind(MessageStatus::Streaming.as_str());
-        }
-        query.execute(&self.pool).await?;
-        Ok(())
     }
 
     /// Every round of a discussion with its messages, in order.

@@ -103,7 +103,7 @@ impl Store {
         }
         let write_gate =
             (backend == Backend::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(())));
-        let writes = writer::spawn_writer(pool.clone(), write_gate.clone());
+        let writes = writer::spawn_writer(pool.clone(), backend, write_gate.clone());
         Ok(Self {
             pool,
             backend,

@@ -5,14 +5,15 @@
 //! its `message_completed`) wait for their acknowledgement; events wait for
 //! nobody, and a run flushes the queue before it ends.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::to_i64;
 use sqlx::{Any, AnyPool, AssertSqlSafe, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{DiscussionRecord, MessageRecord};
-use crate::domain::{DiscussionStatus, RoundMode};
+use super::{Backend, DiscussionRecord, MessageRecord};
+use crate::domain::{DiscussionStatus, MessageStatus, RoundMode};
 
 /// One event to store.
 pub struct StoredEvent {
@@ -36,6 +37,8 @@ pub(super) enum Command {
         ack: Ack<()>,
     },
     Message(MessageRecord, i64, Ack<()>),
+    /// The text so far of a message still streaming; nobody waits for it.
+    Partial(MessageRecord, i64),
     Event(StoredEvent),
     EndRun {
         id: String,
@@ -57,15 +60,17 @@ const ROWS_PER_STATEMENT: usize = 128;
 
 pub(super) fn spawn_writer(
     pool: AnyPool,
+    backend: Backend,
     gate: Option<Arc<tokio::sync::Mutex<()>>>,
 ) -> mpsc::Sender<Command> {
     let (tx, rx) = mpsc::channel(16 * 1024);
-    tokio::spawn(write_loop(pool, gate, rx));
+    tokio::spawn(write_loop(pool, backend, gate, rx));
     tx
 }
 
 async fn write_loop(
     pool: AnyPool,
+    backend: Backend,
     gate: Option<Arc<tokio::sync::Mutex<()>>>,
     mut rx: mpsc::Receiver<Command>,
 ) {
@@ -81,30 +86,36 @@ async fn write_loop(
             Some(g) => Some(g.lock().await),
             None => None,
         };
-        commit(&pool, batch).await;
+        commit(&pool, backend, batch).await;
     }
 }
 
 /// Commits a batch at once; if that fails, each write alone, so one bad
 /// write (a row whose parent was deleted) fails only itself.
-async fn commit(pool: &AnyPool, batch: Vec<Command>) {
-    match try_commit(pool, &batch).await {
+async fn commit(pool: &AnyPool, backend: Backend, batch: Vec<Command>) {
+    match try_commit(pool, backend, &batch).await {
         Ok(()) => acknowledge(batch, &Ok(())),
         Err(e) if batch.len() == 1 => acknowledge(batch, &Err(e.to_string())),
         Err(e) => {
             tracing::warn!(error = %e, writes = batch.len(), "group commit failed; writing one by one");
             for cmd in batch {
                 let one = vec![cmd];
-                let outcome = try_commit(pool, &one).await.map_err(|e| e.to_string());
+                let outcome = try_commit(pool, backend, &one)
+                    .await
+                    .map_err(|e| e.to_string());
                 acknowledge(one, &outcome);
             }
         }
     }
 }
 
-async fn try_commit(pool: &AnyPool, batch: &[Command]) -> Result<(), sqlx::Error> {
+async fn try_commit(
+    pool: &AnyPool,
+    backend: Backend,
+    batch: &[Command],
+) -> Result<(), sqlx::Error> {
     let mut tx = pool.begin().await?;
-    write_all(&mut tx, batch).await?;
+    write_all(&mut tx, backend, batch).await?;
     tx.commit().await
 }
 
@@ -123,7 +134,7 @@ fn acknowledge(batch: Vec<Command>, outcome: &Result<(), String>) {
             Command::EndRun { ack, .. } => {
                 let _ = ack.send(outcome.clone().map(|()| true));
             }
-            Command::Event(_) => {}
+            Command::Event(_) | Command::Partial(..) => {}
             Command::Flush(done) => {
                 let _ = done.send(());
             }
@@ -134,11 +145,14 @@ fn acknowledge(batch: Vec<Command>, outcome: &Result<(), String>) {
 /// Parents before children, so foreign keys hold inside the transaction.
 async fn write_all(
     tx: &mut Transaction<'static, Any>,
+    backend: Backend,
     batch: &[Command],
 ) -> Result<(), sqlx::Error> {
     let mut discussions = Vec::new();
     let mut rounds = Vec::new();
     let mut messages = Vec::new();
+    let mut partials: Vec<(&MessageRecord, i64)> = Vec::new();
+    let mut partial_at: HashMap<&str, usize> = HashMap::new();
     let mut events = Vec::new();
     let mut ends = Vec::new();
     for cmd in batch {
@@ -152,6 +166,16 @@ async fn write_all(
                 ..
             } => rounds.push((discussion_id, *number, *mode, *time)),
             Command::Message(m, time, _) => messages.push((m, *time)),
+            Command::Partial(m, time) => {
+                // One row per id in a statement: the latest text wins.
+                match partial_at.get(m.id.as_str()) {
+                    Some(&i) => partials[i] = (m, *time),
+                    None => {
+                        partial_at.insert(&m.id, partials.len());
+                        partials.push((m, *time));
+                    }
+                }
+            }
             Command::Event(e) => events.push(e),
             Command::EndRun {
                 id,
@@ -163,23 +187,44 @@ async fn write_all(
             Command::Flush(_) => {}
         }
     }
-    for chunk in discussions.chunks(ROWS_PER_STATEMENT) {
-        insert_discussions(tx, chunk).await?;
+    for chunk in statement_chunks(&discussions) {
+        insert_discussions(tx, backend, chunk).await?;
     }
-    for chunk in rounds.chunks(ROWS_PER_STATEMENT) {
-        insert_rounds(tx, chunk).await?;
+    for chunk in statement_chunks(&rounds) {
+        insert_rounds(tx, backend, chunk).await?;
     }
-    for chunk in messages.chunks(ROWS_PER_STATEMENT) {
-        upsert_messages(tx, chunk).await?;
+    // Partials first: a final state in the same batch is newer.
+    for chunk in statement_chunks(&partials) {
+        upsert_messages(tx, backend, chunk, true).await?;
     }
-    for chunk in events.chunks(ROWS_PER_STATEMENT) {
-        insert_events(tx, chunk).await?;
+    for chunk in statement_chunks(&messages) {
+        upsert_messages(tx, backend, chunk, false).await?;
+    }
+    for chunk in statement_chunks(&events) {
+        insert_events(tx, backend, chunk).await?;
     }
     end_runs(tx, &ends).await
 }
 
-/// `($1, $2, …), ($k+1, …)`: placeholders of `rows` rows of `cols` values.
-fn placeholders(rows: usize, cols: usize) -> String {
+/// Splits rows into statements of 2^k rows (at most [`ROWS_PER_STATEMENT`]),
+/// so a handful of statement texts cover every batch and stay prepared.
+fn statement_chunks<T>(rows: &[T]) -> Vec<&[T]> {
+    let mut out = Vec::new();
+    let mut rest = rows;
+    while !rest.is_empty() {
+        let len = rest.len().min(ROWS_PER_STATEMENT);
+        let take = 1 << len.ilog2();
+        let (head, tail) = rest.split_at(take);
+        out.push(head);
+        rest = tail;
+    }
+    out
+}
+
+/// Placeholders of `rows` rows of `cols` values: `(?, ?), (?, ?)` on SQLite,
+/// whose driver looks up every `$N` by name (quadratic in a long statement),
+/// and `($1, $2), ($3, $4)` on PostgreSQL.
+fn placeholders(backend: Backend, rows: usize, cols: usize) -> String {
     let mut out = String::new();
     for r in 0..rows {
         if r > 0 {
@@ -190,7 +235,10 @@ fn placeholders(rows: usize, cols: usize) -> String {
             if c > 0 {
                 out.push_str(", ");
             }
-            out.push_str(&format!("${}", r * cols + c + 1));
+            match backend {
+                Backend::Sqlite => out.push('?'),
+                Backend::Postgres => out.push_str(&format!("${}", r * cols + c + 1)),
+            }
         }
         out.push(')');
     }
@@ -199,6 +247,7 @@ fn placeholders(rows: usize, cols: usize) -> String {
 
 async fn insert_discussions(
     tx: &mut Transaction<'static, Any>,
+    backend: Backend,
     rows: &[(&DiscussionRecord, i64, &String)],
 ) -> Result<(), sqlx::Error> {
     if rows.is_empty() {
@@ -206,7 +255,7 @@ async fn insert_discussions(
     }
     let sql = format!(
         "INSERT INTO discussions (id, project_id, owner, kind, question, status, lease_until, create_time, update_time, run_token) VALUES {}",
-        placeholders(rows.len(), 10)
+        placeholders(backend, rows.len(), 10)
     );
     let mut q = sqlx::query(AssertSqlSafe(sql));
     for (d, lease, token) in rows {
@@ -228,6 +277,7 @@ async fn insert_discussions(
 
 async fn insert_rounds(
     tx: &mut Transaction<'static, Any>,
+    backend: Backend,
     rows: &[(&String, u32, RoundMode, i64)],
 ) -> Result<(), sqlx::Error> {
     if rows.is_empty() {
@@ -235,7 +285,7 @@ async fn insert_rounds(
     }
     let sql = format!(
         "INSERT INTO rounds (discussion_id, number, mode, create_time) VALUES {}",
-        placeholders(rows.len(), 4)
+        placeholders(backend, rows.len(), 4)
     );
     let mut q = sqlx::query(AssertSqlSafe(sql));
     for (id, number, mode, time) in rows {
@@ -249,10 +299,13 @@ async fn insert_rounds(
     Ok(())
 }
 
-/// Final states of messages (one row per id in a statement).
+/// Messages, one row per id in a statement: final states, or (`partial`)
+/// the text so far of messages that are still streaming in the store.
 async fn upsert_messages(
     tx: &mut Transaction<'static, Any>,
+    backend: Backend,
     rows: &[(&MessageRecord, i64)],
+    partial: bool,
 ) -> Result<(), sqlx::Error> {
     if rows.is_empty() {
         return Ok(());
@@ -263,8 +316,16 @@ async fn upsert_messages(
          ON CONFLICT (id) DO UPDATE SET content = excluded.content, status = excluded.status, \
          error = excluded.error, prompt_tokens = excluded.prompt_tokens, \
          completion_tokens = excluded.completion_tokens, cost_usd = excluded.cost_usd, \
-         latency_ms = excluded.latency_ms, update_time = excluded.update_time",
-        placeholders(rows.len(), 15)
+         latency_ms = excluded.latency_ms, update_time = excluded.update_time{}",
+        placeholders(backend, rows.len(), 15),
+        if partial {
+            format!(
+                " WHERE messages.status = '{}'",
+                MessageStatus::Streaming.as_str()
+            )
+        } else {
+            String::new()
+        }
     );
     let mut q = sqlx::query(AssertSqlSafe(sql));
     for (m, time) in rows {
@@ -291,6 +352,7 @@ async fn upsert_messages(
 
 async fn insert_events(
     tx: &mut Transaction<'static, Any>,
+    backend: Backend,
     events: &[&StoredEvent],
 ) -> Result<(), sqlx::Error> {
     if events.is_empty() {
@@ -298,7 +360,7 @@ async fn insert_events(
     }
     let sql = format!(
         "INSERT INTO events (discussion_id, seq, time, payload) VALUES {}",
-        placeholders(events.len(), 4)
+        placeholders(backend, events.len(), 4)
     );
     let mut q = sqlx::query(AssertSqlSafe(sql));
     for e in events {
@@ -334,10 +396,25 @@ async fn end_runs(
 
 #[cfg(test)]
 mod tests {
-    use super::placeholders;
+    use super::{Backend, ROWS_PER_STATEMENT, placeholders, statement_chunks};
 
     #[test]
     fn placeholders_number_rows_then_columns() {
-        assert_eq!(placeholders(2, 3), "($1, $2, $3), ($4, $5, $6)");
+        assert_eq!(
+            placeholders(Backend::Postgres, 2, 3),
+            "($1, $2, $3), ($4, $5, $6)"
+        );
+        assert_eq!(placeholders(Backend::Sqlite, 2, 2), "(?, ?), (?, ?)");
+    }
+
+    #[test]
+    fn statements_take_powers_of_two_rows_and_every_row_once() {
+        let rows: Vec<usize> = (0..(ROWS_PER_STATEMENT * 2 + 13)).collect();
+        let chunks = statement_chunks(&rows);
+        let sizes: Vec<usize> = chunks.iter().map(|c| c.len()).collect();
+        assert_eq!(sizes, [ROWS_PER_STATEMENT, ROWS_PER_STATEMENT, 8, 4, 1]);
+        let flat: Vec<usize> = chunks.concat();
+        assert_eq!(flat, rows);
+        assert!(statement_chunks::<usize>(&[]).is_empty());
     }
 }
