@@ -33,6 +33,9 @@ struct Args {
     /// Rounds each client runs in a row at each level.
     #[arg(long, default_value_t = 5)]
     rounds: usize,
+    /// Unmeasured rounds each client runs first, at the same concurrency.
+    #[arg(long, default_value_t = 1)]
+    warmup: usize,
     /// Upstream latency to the first token, in ms.
     #[arg(long, default_value_t = 200)]
     first_token_ms: u64,
@@ -108,6 +111,7 @@ async fn main() -> anyhow::Result<()> {
     };
     let binary = args
         .server_bin
+        .clone()
         .unwrap_or_else(moai_tests::process::server_binary);
     if !binary.exists() {
         bail!(
@@ -147,13 +151,14 @@ async fn main() -> anyhow::Result<()> {
     let project_id = Arc::new(project.id);
 
     println!(
-        "moai-load: M={} models, upstream first token {} ms + {} tokens at {} ms (slowest model {:.0} ms), {} rounds per client, {}",
+        "moai-load: M={} models, upstream first token {} ms + {} tokens at {} ms (slowest model {:.0} ms), {} rounds per client after {} warm-up, {}",
         args.models,
         args.first_token_ms,
         args.tokens,
         args.pace_ms,
         ms(slowest),
         args.rounds,
+        args.warmup,
         if args.stagger {
             "clients staggered over one round"
         } else {
@@ -180,67 +185,17 @@ async fn main() -> anyhow::Result<()> {
         for _ in 0..c.div_ceil(50) {
             channels.push(endpoint.connect().await?);
         }
+        // Warm-up: the server's connection pool to the upstream fills, as in
+        // any long-running deployment; these rounds are not measured.
+        if args.warmup > 0 {
+            let warm = phase(&args, c, args.warmup, &channels, &project_id, &llm, slowest).await?;
+            let failed = warm.iter().filter(|s| s.failed).count();
+            if failed > 0 {
+                println!("{c:>6}: {failed} of {} warm-up rounds failed", warm.len());
+            }
+        }
         let started = Instant::now();
-        let mut tasks = Vec::with_capacity(c);
-        for i in 0..c {
-            let channel = channels[i / 50].clone();
-            let project_id = project_id.clone();
-            let rounds = args.rounds;
-            let llm = llm.clone();
-            let offset = if args.stagger {
-                slowest.mul_f64(i as f64 / c as f64)
-            } else {
-                Duration::ZERO
-            };
-            tasks.push(tokio::spawn(async move {
-                tokio::time::sleep(offset).await;
-                let mut client = v1::discussion_service_client::DiscussionServiceClient::new(
-                    InterceptedService::new(channel, KeyAuth::new(KEY, None)),
-                );
-                let mut samples = Vec::with_capacity(rounds);
-                for r in 0..rounds {
-                    let t0 = Instant::now();
-                    let mut first_delta = None;
-                    let mut failed = false;
-                    let question = format!("client {i} round {r}: what is the answer?");
-                    match client
-                        .open_discussion(v1::OpenDiscussionRequest {
-                            project_id: project_id.to_string(),
-                            question: question.clone(),
-                        })
-                        .await
-                    {
-                        Ok(resp) => {
-                            let mut stream = resp.into_inner();
-                            while let Some(item) = stream.next().await {
-                                match item.map(|r| r.event.and_then(|e| e.payload)) {
-                                    Ok(Some(Payload::MessageDelta(_))) if first_delta.is_none() => {
-                                        first_delta = Some(t0.elapsed());
-                                    }
-                                    Ok(Some(Payload::MessageFailed(_))) | Err(_) => failed = true,
-                                    _ => {}
-                                }
-                            }
-                        }
-                        Err(_) => failed = true,
-                    }
-                    let end = Instant::now();
-                    samples.push(Sample {
-                        first_delta: first_delta.unwrap_or_else(|| t0.elapsed()),
-                        total: end.duration_since(t0),
-                        after_upstream: llm
-                            .finished_at(&question)
-                            .map(|u| end.saturating_duration_since(u)),
-                        failed: failed || first_delta.is_none(),
-                    });
-                }
-                samples
-            }));
-        }
-        let mut samples = Vec::new();
-        for t in tasks {
-            samples.extend(t.await?);
-        }
+        let samples = phase(&args, c, args.rounds, &channels, &project_id, &llm, slowest).await?;
         let wall = started.elapsed();
         let mut ttfd: Vec<Duration> = samples.iter().map(|s| s.first_delta).collect();
         let mut added: Vec<Duration> = samples
@@ -275,4 +230,90 @@ async fn main() -> anyhow::Result<()> {
     );
     drop(server);
     Ok(())
+}
+
+/// C clients each running `rounds` rounds in a row; their samples.
+async fn phase(
+    args: &Args,
+    c: usize,
+    rounds: usize,
+    channels: &[Channel],
+    project_id: &Arc<String>,
+    llm: &Arc<FakeLlm>,
+    slowest: Duration,
+) -> anyhow::Result<Vec<Sample>> {
+    let mut tasks = Vec::with_capacity(c);
+    for i in 0..c {
+        let channel = channels[i / 50].clone();
+        let project_id = project_id.clone();
+        let llm = llm.clone();
+        let offset = if args.stagger {
+            slowest.mul_f64(i as f64 / c as f64)
+        } else {
+            Duration::ZERO
+        };
+        tasks.push(tokio::spawn(async move {
+            tokio::time::sleep(offset).await;
+            let mut client = v1::discussion_service_client::DiscussionServiceClient::new(
+                InterceptedService::new(channel, KeyAuth::new(KEY, None)),
+            );
+            let mut samples = Vec::with_capacity(rounds);
+            for r in 0..rounds {
+                samples.push(one_round(&mut client, &project_id, &llm, i, r).await);
+            }
+            samples
+        }));
+    }
+    let mut samples = Vec::new();
+    for t in tasks {
+        samples.extend(t.await?);
+    }
+    Ok(samples)
+}
+
+type Client =
+    v1::discussion_service_client::DiscussionServiceClient<InterceptedService<Channel, KeyAuth>>;
+
+/// One OpenDiscussion call, read to its end.
+async fn one_round(
+    client: &mut Client,
+    project_id: &str,
+    llm: &FakeLlm,
+    client_no: usize,
+    round: usize,
+) -> Sample {
+    let t0 = Instant::now();
+    let mut first_delta = None;
+    let mut failed = false;
+    let question = format!("client {client_no} round {round}: what is the answer?");
+    match client
+        .open_discussion(v1::OpenDiscussionRequest {
+            project_id: project_id.to_owned(),
+            question: question.clone(),
+        })
+        .await
+    {
+        Ok(resp) => {
+            let mut stream = resp.into_inner();
+            while let Some(item) = stream.next().await {
+                match item.map(|r| r.event.and_then(|e| e.payload)) {
+                    Ok(Some(Payload::MessageDelta(_))) if first_delta.is_none() => {
+                        first_delta = Some(t0.elapsed());
+                    }
+                    Ok(Some(Payload::MessageFailed(_))) | Err(_) => failed = true,
+                    _ => {}
+                }
+            }
+        }
+        Err(_) => failed = true,
+    }
+    let end = Instant::now();
+    Sample {
+        first_delta: first_delta.unwrap_or_else(|| t0.elapsed()),
+        total: end.duration_since(t0),
+        after_upstream: llm
+            .finished_at(&question)
+            .map(|u| end.saturating_duration_since(u)),
+        failed: failed || first_delta.is_none(),
+    }
 }
