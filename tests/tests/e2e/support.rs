@@ -37,6 +37,19 @@ pub async fn open(ts: &TestServer, project_id: &str, question: &str) -> Vec<Time
     collect(stream, |r: v1::OpenDiscussionResponse| r.event, LIMIT).await
 }
 
+/// NextRound on `id`, read to its end; the refusal if it was refused.
+pub async fn next_round(ts: &TestServer, id: &str) -> Result<Vec<Timed>, tonic::Status> {
+    let stream = ts
+        .discussions()
+        .await
+        .next_round(v1::NextRoundRequest {
+            discussion_id: id.into(),
+        })
+        .await?
+        .into_inner();
+    Ok(collect(stream, |r: v1::NextRoundResponse| r.event, LIMIT).await)
+}
+
 pub async fn get(ts: &TestServer, id: &str) -> v1::Discussion {
     ts.discussions()
         .await

@@ -104,16 +104,9 @@ async fn a_client_may_act_the_moment_it_sees_idle(backend: Backend) {
     for turn in 0..40 {
         let d = get(&ts, &id).await;
         assert_eq!(d.status, v1::DiscussionStatus::Idle as i32, "turn {turn}");
-        let next = ts
-            .discussions()
+        let events = next_round(&ts, &id)
             .await
-            .next_round(v1::NextRoundRequest {
-                discussion_id: id.clone(),
-            })
-            .await
-            .unwrap_or_else(|e| panic!("turn {turn} refused: {e}"))
-            .into_inner();
-        let events = collect(next, |r: v1::NextRoundResponse| r.event, LIMIT).await;
+            .unwrap_or_else(|e| panic!("turn {turn} refused: {e}"));
         assert_eq!(last_status(&events), v1::DiscussionStatus::Idle as i32);
     }
 }
@@ -159,16 +152,7 @@ async fn discuss_after_open_continues_the_same_conversation() {
         ]
     );
 
-    let next = ts
-        .discussions()
-        .await
-        .next_round(v1::NextRoundRequest {
-            discussion_id: id.clone(),
-        })
-        .await
-        .expect("next")
-        .into_inner();
-    let next = collect(next, |r: v1::NextRoundResponse| r.event, LIMIT).await;
+    let next = next_round(&ts, &id).await.expect("next");
     assert_eq!(completed(&next).len(), 3);
     assert_eq!(get(&ts, &id).await.rounds.len(), 3);
 }
@@ -240,10 +224,7 @@ async fn stop_cancels_promptly_keeps_partial_text_and_refuses_more_rounds(backen
     assert_eq!(messages[0].status, v1::MessageStatus::Interrupted as i32);
     assert!(!messages[0].content.is_empty(), "partial text kept");
 
-    let err = ts
-        .discussions()
-        .await
-        .next_round(v1::NextRoundRequest { discussion_id: id })
+    let err = next_round(&ts, &id)
         .await
         .expect_err("stopped discussions take no more rounds");
     assert_eq!(err.code(), Code::FailedPrecondition);
