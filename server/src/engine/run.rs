@@ -136,7 +136,7 @@ pub(crate) async fn execute(
             )),
             closed: false,
         };
-        if let Err(e) = run_plan(&ctx, plan).await {
+        if let Err(e) = run_plan(&ctx, plan, is_new).await {
             tracing::error!(error = %e, "run failed on the store");
         }
         guard.heartbeat.abort();
@@ -246,8 +246,13 @@ async fn keep_lease(inner: Arc<Inner>, run: Arc<ActiveRun>, id: String) {
     }
 }
 
-async fn run_plan(ctx: &RunContext, plan: Plan) -> Result<(), StoreError> {
-    let rounds = ctx.inner.store.load_rounds(&ctx.discussion.id).await?;
+async fn run_plan(ctx: &RunContext, plan: Plan, is_new: bool) -> Result<(), StoreError> {
+    // A discussion this run created has no rounds yet.
+    let rounds = if is_new {
+        Vec::new()
+    } else {
+        ctx.inner.store.load_rounds(&ctx.discussion.id).await?
+    };
     let last = rounds.last().map_or(0, |r| r.number);
     ctx.last_round
         .store(last, std::sync::atomic::Ordering::SeqCst);

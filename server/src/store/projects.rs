@@ -63,21 +63,28 @@ impl Store {
         owner: &str,
         id: &str,
     ) -> Result<Option<ProjectRecord>, StoreError> {
-        let row = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {COLUMNS} FROM projects WHERE id = $1 AND owner = $2"
-        )))
+        // One round trip: the project's row once per model (or once, with
+        // no model), models in order. Every run starts with this read.
+        let rows = sqlx::query(
+            "SELECT p.id, p.owner, p.name, p.system_prompt, p.summarizer_model, p.create_time, \
+             p.update_time, m.model FROM projects p \
+             LEFT JOIN project_models m ON m.project_id = p.id \
+             WHERE p.id = $1 AND p.owner = $2 ORDER BY m.position",
+        )
         .bind(id)
         .bind(owner)
-        .fetch_optional(&self.pool)
+        .fetch_all(&self.pool)
         .await?;
-        match row {
-            Some(row) => {
-                let mut p = project_from_row(&row)?;
-                p.models = self.project_models(&p.id).await?;
-                Ok(Some(p))
+        let Some(first) = rows.first() else {
+            return Ok(None);
+        };
+        let mut p = project_from_row(first)?;
+        for row in &rows {
+            if let Some(model) = row.try_get::<Option<String>, _>("model")? {
+                p.models.push(model);
             }
-            None => Ok(None),
         }
+        Ok(Some(p))
     }
 
     /// `owner`'s projects, oldest first, after `cursor`.
