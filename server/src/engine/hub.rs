@@ -1,31 +1,20 @@
 //! The per-discussion event hub: the one producer of a run's events. It
-//! numbers them, queues every durable one for the event log, keeps the
-//! run's log so late subscribers replay it without a gap, and fans out through
-//! a broadcast channel so a slow subscriber only ever hurts itself.
+//! numbers them, queues every durable one for the event log, and keeps the
+//! run's log, which is also what subscribers read from: each keeps its own
+//! place in it, so a slow subscriber only ever hurts itself, and a run's
+//! memory is its events, not a buffer per subscriber.
 
-use std::collections::VecDeque;
-use std::pin::Pin;
-use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
 
-use futures::Stream;
-use moai_proto::v1::{DiscussionEvent, DiscussionStatus, discussion_event::Payload};
+use moai_proto::v1::{DiscussionEvent, discussion_event::Payload};
 use prost::Message as _;
-use tokio::sync::broadcast;
-use tokio_stream::wrappers::BroadcastStream;
-use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+use tokio::sync::watch;
 
 use crate::store::{Store, StoredEvent, now_ms};
 use crate::wire;
 
-/// Why a subscription ended early.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum SubscriptionError {
-    #[error(
-        "this client fell too far behind the discussion and was dropped; re-attach with WatchDiscussion(after_seq = {last_seq})"
-    )]
-    Lagged { last_seq: u64 },
-}
+pub use super::subscription::{Subscription, SubscriptionError, decode_stored, is_terminal};
 
 /// The hub of one run.
 pub struct Hub {
@@ -33,21 +22,25 @@ pub struct Hub {
     store: Store,
     first_seq: u64,
     next_seq: tokio::sync::Mutex<u64>,
-    log: Mutex<Vec<Arc<DiscussionEvent>>>,
-    tx: broadcast::Sender<Arc<DiscussionEvent>>,
+    log: Arc<Mutex<Log>>,
+    /// The seq of the latest event, for subscribers waiting for more.
+    head: watch::Sender<u64>,
 }
 
 impl Hub {
-    /// A hub whose first event gets `first_seq`.
-    pub fn new(discussion_id: String, store: Store, first_seq: u64, buffer: usize) -> Self {
-        let (tx, _) = broadcast::channel(buffer.max(16));
+    /// A hub whose first event gets `first_seq`; a subscriber more than
+    /// `limit` events behind is dropped.
+    pub fn new(discussion_id: String, store: Store, first_seq: u64, limit: usize) -> Self {
+        let (head, _) = watch::channel(first_seq.saturating_sub(1));
         Self {
             discussion_id,
             store,
             first_seq,
             next_seq: tokio::sync::Mutex::new(first_seq),
-            log: Mutex::new(Vec::new()),
-            tx,
+            log: Arc::new(Mutex::new(Log::new(
+                u64::try_from(limit.max(16)).unwrap_or(u64::MAX),
+            ))),
+            head,
         }
     }
 
@@ -89,132 +82,308 @@ impl Hub {
                 .await;
         }
         *next += 1;
-        let event = Arc::new(event);
-        let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
-        // Once a message is complete (or failed) its own event carries the
-        // whole text, so its deltas need not be kept for late subscribers.
-        let finished = match &event.payload {
-            Some(Payload::MessageCompleted(c)) => c.message.as_ref().map(|m| m.id.as_str()),
-            Some(Payload::MessageFailed(f)) => Some(f.message_id.as_str()),
-            _ => None,
-        };
-        if let Some(id) = finished {
-            log.retain(
-                |e| !matches!(&e.payload, Some(Payload::MessageDelta(d)) if d.message_id == id),
-            );
-        }
-        log.push(event.clone());
-        // No receivers is fine: nobody is watching right now.
-        let _ = self.tx.send(event);
+        lock(&self.log).push(Arc::new(event));
+        self.head.send_replace(seq);
         seq
     }
 
-    /// This run's events after `after_seq`, and a receiver for the ones still
-    /// to come, taken under one lock so nothing falls between them.
-    pub fn subscribe(
+    /// A place in this run's log just after `after_seq`, and the signal of
+    /// new events.
+    pub fn subscribe(&self, after_seq: u64) -> Live {
+        let id = lock(&self.log).attach(after_seq);
+        Live {
+            log: self.log.clone(),
+            id,
+            head: self.head.subscribe(),
+        }
+    }
+}
+
+fn lock(log: &Mutex<Log>) -> MutexGuard<'_, Log> {
+    log.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// One subscriber's hold on the log.
+pub struct Live {
+    log: Arc<Mutex<Log>>,
+    id: u64,
+    head: watch::Receiver<u64>,
+}
+
+/// The subscriber fell more than the limit behind and was let go.
+#[derive(Debug)]
+pub struct Lagged;
+
+impl Live {
+    /// Moves up to a batch of the events after `after_seq` into `out`.
+    pub fn take(
         &self,
         after_seq: u64,
-    ) -> (
-        Vec<Arc<DiscussionEvent>>,
-        broadcast::Receiver<Arc<DiscussionEvent>>,
-    ) {
-        let log = self.log.lock().unwrap_or_else(|p| p.into_inner());
-        let backlog = log.iter().filter(|e| e.seq > after_seq).cloned().collect();
-        (backlog, self.tx.subscribe())
+        out: &mut impl Extend<Arc<DiscussionEvent>>,
+    ) -> Result<(), Lagged> {
+        lock(&self.log).take(self.id, after_seq, out)
+    }
+
+    /// The signal of new events; its sender closes when the run ends.
+    pub fn head(&mut self) -> &mut watch::Receiver<u64> {
+        &mut self.head
     }
 }
 
-/// Stored events as the hub delivers them; one that does not decode is
-/// logged and skipped rather than failing the whole replay.
-pub fn decode_stored(payloads: Vec<Vec<u8>>) -> Vec<Arc<DiscussionEvent>> {
-    payloads
-        .iter()
-        .filter_map(
-            |p| match <DiscussionEvent as prost::Message>::decode(p.as_slice()) {
-                Ok(event) => Some(Arc::new(event)),
-                Err(e) => {
-                    tracing::error!(error = %e, "undecodable stored event");
-                    None
-                }
-            },
-        )
-        .collect()
+impl Drop for Live {
+    fn drop(&mut self) {
+        lock(&self.log).detach(self.id);
+    }
 }
 
-/// Whether an event ends a run (its status is no longer RUNNING).
-pub fn is_terminal(event: &DiscussionEvent) -> bool {
-    matches!(&event.payload, Some(Payload::StatusChanged(s)) if s.status != DiscussionStatus::Running as i32)
+/// Most events a subscriber takes per lock.
+const BATCH: usize = 64;
+
+/// A run's events, and where each live subscriber is in them.
+struct Log {
+    events: Vec<Arc<DiscussionEvent>>,
+    limit: u64,
+    subscribers: HashMap<u64, Place>,
+    /// Subscribers let go for lagging, until they notice.
+    lagged: HashSet<u64>,
+    next_id: u64,
+    /// Finished messages whose deltas are still kept, with the seq of the
+    /// event that finished them.
+    finished: Vec<(String, u64)>,
 }
 
-/// A stream of a discussion's events: a replayed backlog, then live events
-/// until the run ends. Ends with [`SubscriptionError::Lagged`] if it falls
-/// further behind than the hub's buffer.
-pub struct Subscription {
-    backlog: VecDeque<Arc<DiscussionEvent>>,
-    live: Option<BroadcastStream<Arc<DiscussionEvent>>>,
-    last_seq: u64,
-    /// Only a terminal event of the current run (seq from here on) ends the
-    /// stream; earlier runs' terminal events are just history.
-    terminal_from: u64,
-    done: bool,
+struct Place {
+    /// The last seq taken.
+    taken: u64,
+    /// Lag counts from here: a subscriber replaying history is not behind
+    /// for the events that were there when it came.
+    since: u64,
 }
 
-impl Subscription {
-    /// Replays `backlog`, then follows `live` (if any), whose run began at `run_first_seq`.
-    pub fn new(
-        backlog: Vec<Arc<DiscussionEvent>>,
-        live: Option<(broadcast::Receiver<Arc<DiscussionEvent>>, u64)>,
-        after_seq: u64,
-    ) -> Self {
-        let terminal_from = live.as_ref().map_or(u64::MAX, |(_, first)| *first);
+impl Log {
+    fn new(limit: u64) -> Self {
         Self {
-            backlog: backlog.into(),
-            live: live.map(|(rx, _)| BroadcastStream::new(rx)),
-            last_seq: after_seq,
-            terminal_from,
-            done: false,
+            events: Vec::new(),
+            limit,
+            subscribers: HashMap::new(),
+            lagged: HashSet::new(),
+            next_id: 0,
+            finished: Vec::new(),
         }
+    }
+
+    fn head(&self) -> u64 {
+        self.events.last().map_or(0, |e| e.seq)
+    }
+
+    fn attach(&mut self, after_seq: u64) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        let since = after_seq.max(self.head());
+        self.subscribers.insert(
+            id,
+            Place {
+                taken: after_seq,
+                since,
+            },
+        );
+        id
+    }
+
+    fn detach(&mut self, id: u64) {
+        self.subscribers.remove(&id);
+        self.lagged.remove(&id);
+        self.prune();
+    }
+
+    fn push(&mut self, event: Arc<DiscussionEvent>) {
+        let seq = event.seq;
+        let finished = match &event.payload {
+            Some(Payload::MessageCompleted(c)) => c.message.as_ref().map(|m| m.id.clone()),
+            Some(Payload::MessageFailed(f)) => Some(f.message_id.clone()),
+            _ => None,
+        };
+        self.events.push(event);
+        let limit = self.limit;
+        let lagged = &mut self.lagged;
+        self.subscribers.retain(|id, place| {
+            let behind = seq.saturating_sub(place.taken.max(place.since));
+            if behind > limit {
+                lagged.insert(*id);
+            }
+            behind <= limit
+        });
+        if let Some(id) = finished {
+            self.finished.push((id, seq));
+        }
+        self.prune();
+    }
+
+    fn take(
+        &mut self,
+        id: u64,
+        after_seq: u64,
+        out: &mut impl Extend<Arc<DiscussionEvent>>,
+    ) -> Result<(), Lagged> {
+        if self.lagged.remove(&id) {
+            return Err(Lagged);
+        }
+        let start = self.events.partition_point(|e| e.seq <= after_seq);
+        let end = self.events.len().min(start + BATCH);
+        let batch = &self.events[start..end];
+        if let (Some(last), Some(place)) = (batch.last(), self.subscribers.get_mut(&id)) {
+            place.taken = last.seq;
+        }
+        out.extend(batch.iter().cloned());
+        if !batch.is_empty() {
+            self.prune();
+        }
+        Ok(())
+    }
+
+    /// Drops the deltas of finished messages that every live subscriber has
+    /// read past: the event that finished each carries its whole text, so
+    /// whoever comes later replays that instead.
+    fn prune(&mut self) {
+        if self.finished.is_empty() {
+            return;
+        }
+        let low = self
+            .subscribers
+            .values()
+            .map(|p| p.taken)
+            .min()
+            .unwrap_or(u64::MAX);
+        if self.finished.iter().all(|(_, seq)| *seq > low) {
+            return;
+        }
+        let mut done = HashSet::new();
+        self.finished.retain(|(id, seq)| {
+            if *seq <= low {
+                done.insert(id.clone());
+                false
+            } else {
+                true
+            }
+        });
+        self.events.retain(
+            |e| !matches!(&e.payload, Some(Payload::MessageDelta(d)) if done.contains(&d.message_id)),
+        );
     }
 }
 
-impl Stream for Subscription {
-    type Item = Result<Arc<DiscussionEvent>, SubscriptionError>;
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use moai_proto::v1;
 
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = &mut *self;
-        if this.done {
-            return Poll::Ready(None);
+    fn event(seq: u64, payload: Payload) -> Arc<DiscussionEvent> {
+        Arc::new(DiscussionEvent {
+            discussion_id: "d".into(),
+            seq,
+            time: None,
+            payload: Some(payload),
+        })
+    }
+
+    fn delta(seq: u64, message: &str) -> Arc<DiscussionEvent> {
+        event(
+            seq,
+            Payload::MessageDelta(v1::MessageDelta {
+                message_id: message.into(),
+                model: "m".into(),
+                text: format!("t{seq}"),
+            }),
+        )
+    }
+
+    fn failed(seq: u64, message: &str) -> Arc<DiscussionEvent> {
+        event(
+            seq,
+            Payload::MessageFailed(v1::MessageFailed {
+                message_id: message.into(),
+                ..Default::default()
+            }),
+        )
+    }
+
+    fn seqs(events: &[Arc<DiscussionEvent>]) -> Vec<u64> {
+        events.iter().map(|e| e.seq).collect()
+    }
+
+    #[test]
+    fn a_subscriber_behind_keeps_the_deltas_it_has_not_read() {
+        let mut log = Log::new(100);
+        let slow = log.attach(0);
+        log.push(delta(1, "a"));
+        log.push(delta(2, "a"));
+        log.push(failed(3, "a"));
+        let mut got = Vec::new();
+        log.take(slow, 0, &mut got).expect("not lagged");
+        assert_eq!(
+            seqs(&got),
+            [1, 2, 3],
+            "every delta, though the message ended"
+        );
+        assert_eq!(seqs(&log.events), [3], "read past by all: pruned");
+        let late = log.attach(0);
+        let mut replay = Vec::new();
+        log.take(late, 0, &mut replay).expect("not lagged");
+        assert_eq!(
+            seqs(&replay),
+            [3],
+            "a late subscriber replays the finished message whole"
+        );
+    }
+
+    #[test]
+    fn with_nobody_watching_finished_deltas_go_at_once() {
+        let mut log = Log::new(100);
+        log.push(delta(1, "a"));
+        log.push(delta(2, "b"));
+        log.push(failed(3, "a"));
+        assert_eq!(seqs(&log.events), [2, 3]);
+    }
+
+    #[test]
+    fn a_subscriber_too_far_behind_is_let_go_and_holds_nothing_back() {
+        let mut log = Log::new(16);
+        let stalled = log.attach(0);
+        let reader = log.attach(0);
+        let mut got = Vec::new();
+        for seq in 1..=20 {
+            log.push(delta(seq, "a"));
+            log.take(reader, seq - 1, &mut got).expect("keeps up");
         }
+        log.push(failed(21, "a"));
+        log.take(reader, 20, &mut got).expect("keeps up");
+        assert_eq!(seqs(&got), (1..=21).collect::<Vec<_>>());
+        assert!(log.take(stalled, 0, &mut Vec::new()).is_err(), "lagged");
+        assert_eq!(
+            seqs(&log.events),
+            [21],
+            "the stalled one no longer pins the deltas"
+        );
+    }
+
+    #[test]
+    fn replaying_history_is_not_lagging() {
+        let mut log = Log::new(16);
+        for seq in 1..=40 {
+            log.push(delta(seq, "a"));
+        }
+        let late = log.attach(0);
+        log.push(delta(41, "a"));
+        let mut got: Vec<Arc<DiscussionEvent>> = Vec::new();
         loop {
-            let next = if let Some(event) = this.backlog.pop_front() {
-                event
-            } else if let Some(live) = this.live.as_mut() {
-                match Pin::new(live).poll_next(cx) {
-                    Poll::Pending => return Poll::Pending,
-                    Poll::Ready(None) => {
-                        this.done = true;
-                        return Poll::Ready(None);
-                    }
-                    Poll::Ready(Some(Err(BroadcastStreamRecvError::Lagged(_)))) => {
-                        this.done = true;
-                        return Poll::Ready(Some(Err(SubscriptionError::Lagged {
-                            last_seq: this.last_seq,
-                        })));
-                    }
-                    Poll::Ready(Some(Ok(event))) => event,
-                }
-            } else {
-                this.done = true;
-                return Poll::Ready(None);
-            };
-            if next.seq <= this.last_seq {
-                continue;
+            let before = got.len();
+            let after = got.last().map_or(0, |e| e.seq);
+            log.take(late, after, &mut got)
+                .expect("not lagged while replaying");
+            if got.len() == before {
+                break;
             }
-            this.last_seq = next.seq;
-            if next.seq >= this.terminal_from && is_terminal(&next) {
-                this.done = true;
-            }
-            return Poll::Ready(Some(Ok(next)));
         }
+        assert_eq!(seqs(&got), (1..=41).collect::<Vec<_>>());
     }
 }

@@ -10,6 +10,7 @@ pub mod prompt;
 mod run;
 mod speaker;
 mod start;
+mod subscription;
 mod watch;
 
 use std::collections::HashMap;

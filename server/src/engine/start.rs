@@ -277,8 +277,8 @@ impl Engine {
             done: CancellationToken::new(),
         });
         self.lock_runs().insert(discussion.id.clone(), run.clone());
-        let (_, rx) = hub.subscribe(first_seq - 1);
-        let subscription = Subscription::new(Vec::new(), Some((rx, first_seq)), first_seq - 1);
+        let live = hub.subscribe(first_seq - 1);
+        let subscription = Subscription::new(Vec::new(), Some((live, first_seq)), first_seq - 1);
         self.inner.tracker.spawn(run::execute(
             self.inner.clone(),
             run,

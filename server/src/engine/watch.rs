@@ -62,13 +62,12 @@ impl Engine {
                 .await?;
             return Ok(Box::pin(Subscription::new(events, None, after_seq)));
         };
-        let (backlog, rx) = run.hub.subscribe(after_seq);
+        let live = run.hub.subscribe(after_seq);
         let first = run.hub.first_seq();
-        let mut events = self.stored_events(&discussion.id, after_seq, first).await?;
-        events.extend(backlog);
+        let events = self.stored_events(&discussion.id, after_seq, first).await?;
         Ok(Box::pin(Subscription::new(
             events,
-            Some((rx, first)),
+            Some((live, first)),
             after_seq,
         )))
     }

@@ -128,7 +128,7 @@ async fn main() -> anyhow::Result<()> {
         llm_base_url: llm.base_url(),
         database_url: std::env::var("MOAI_LOAD_DATABASE_URL").ok(),
         config: Some(format!(
-            "[limits]\nsubscriber_buffer = 1024\n\n[[llm.providers]]\nname = \"fake\"\nbase_url = \"{}\"\nmax_concurrency = 100000\n",
+            "[[llm.providers]]\nname = \"fake\"\nbase_url = \"{}\"\nmax_concurrency = 100000\n",
             llm.base_url()
         )),
     });
