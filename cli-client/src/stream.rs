@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use moai_proto::v1::{
     DiscussionEvent, MentionResponse, NextRoundResponse, OpenDiscussionResponse,
-    StartDiscussionResponse, SummarizeDiscussionResponse, WatchDiscussionResponse,
+    StartDiscussionResponse, SummarizeDiscussionResponse, WatchDiscussionRequest,
+    WatchDiscussionResponse,
 };
 use tonic::{Code, Status, Streaming};
 
@@ -50,9 +51,11 @@ event_response!(
 #[tracing::instrument(skip_all, fields(command = session.command))]
 pub async fn follow<T: EventResponse>(
     session: &mut Session,
-    mut stream: Streaming<T>,
+    stream: Streaming<T>,
     errors: impl Fn(Status) -> CliError,
 ) -> Result<ExitCode, CliError> {
+    let mut stream = Events::Call(stream);
+    let mut reattached = 0;
     let mut renderer = session.out.renderer();
     let mut progress = Progress::new();
     let mut ticker = tokio::time::interval(TICK);
@@ -68,9 +71,8 @@ pub async fn follow<T: EventResponse>(
                 return Ok(ExitCode::Detached);
             }
             _ = ticker.tick() => renderer.tick(&progress).map_err(write)?,
-            item = stream.message() => match item {
-                Ok(Some(response)) => {
-                    let Some(event) = response.into_event() else { continue };
+            item = stream.next() => match item {
+                Ok(Some(Some(event))) => {
                     let known = !progress.discussion_id.is_empty();
                     let touched = progress.apply(&event);
                     if !known && !progress.discussion_id.is_empty() {
@@ -79,7 +81,19 @@ pub async fn follow<T: EventResponse>(
                     }
                     renderer.event(&event, &progress, touched).map_err(write)?;
                 }
+                Ok(Some(None)) => {}
                 Ok(None) => break,
+                Err(status) if fell_behind(&status, &progress) && reattached < MAX_REATTACH => {
+                    reattached += 1;
+                    tracing::info!(discussion = %progress.discussion_id, after_seq = progress.last_seq, "fell behind the run; re-attaching");
+                    stream = match watch_from(session, &progress).await {
+                        Ok(s) => s,
+                        Err(status) => {
+                            renderer.detach(&progress).map_err(write)?;
+                            return Err(broken(session, &progress, status, errors));
+                        }
+                    };
+                }
                 Err(status) => {
                     renderer.detach(&progress).map_err(write)?;
                     return Err(broken(session, &progress, status, errors));
@@ -90,6 +104,50 @@ pub async fn follow<T: EventResponse>(
     renderer.finish(&progress).map_err(write)?;
     tracing::debug!(discussion = %progress.discussion_id, last_seq = progress.last_seq, "the run is idle");
     outcome(&progress)
+}
+
+/// Most times one command re-attaches after falling behind.
+const MAX_REATTACH: u32 = 5;
+
+/// The stream being followed: the command's own, or a re-attached watch.
+enum Events<T> {
+    Call(Streaming<T>),
+    Watch(Streaming<WatchDiscussionResponse>),
+}
+
+impl<T: EventResponse> Events<T> {
+    /// The next message's event (`None` inside for a message without one);
+    /// `None` when the stream ended.
+    async fn next(&mut self) -> Result<Option<Option<DiscussionEvent>>, Status> {
+        Ok(match self {
+            Events::Call(s) => s.message().await?.map(EventResponse::into_event),
+            Events::Watch(s) => s.message().await?.map(EventResponse::into_event),
+        })
+    }
+}
+
+/// The server let this client go for reading too slowly (a busy terminal, a
+/// paused pipe); the run goes on, so the CLI picks up where it was.
+fn fell_behind(status: &Status, progress: &Progress) -> bool {
+    status.code() == Code::ResourceExhausted && !progress.discussion_id.is_empty()
+}
+
+/// Re-attaches to the discussion after the last event seen.
+async fn watch_from<T>(session: &mut Session, progress: &Progress) -> Result<Events<T>, Status> {
+    let client = session
+        .client()
+        .await
+        .map_err(|e| Status::unavailable(e.to_string()))?;
+    let stream = client
+        .discussions
+        .clone()
+        .watch_discussion(WatchDiscussionRequest {
+            discussion_id: progress.discussion_id.clone(),
+            after_seq: progress.last_seq,
+        })
+        .await?
+        .into_inner();
+    Ok(Events::Watch(stream))
 }
 
 /// The error of a stream that failed: a lost connection after the run began

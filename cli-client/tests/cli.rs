@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::CommandFactory;
 use moai_cli::args::Cli;
 use moai_tests::fake_llm::Script;
-use moai_tests::server::TestServer;
+use moai_tests::server::{Limits, TestOptions, TestServer};
 
 mod support;
 #[path = "cli/terminal.rs"]
@@ -366,4 +366,71 @@ async fn project_commands_create_edit_rename_and_delete() {
     assert_eq!(gone.code, 5, "{gone:?}");
     let none = moai.ok(&["--json", "project", "list"]).await;
     assert_eq!(none.stdout, "");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_fell_behind_re_attaches_and_misses_nothing() {
+    let ts = TestServer::spawn_with(TestOptions {
+        limits: Limits {
+            subscriber_buffer: 16,
+            ..Limits::default()
+        },
+        ..Default::default()
+    })
+    .await;
+    // ~3 MB in 1,500 chunks: more than the client's HTTP/2 windows hold
+    // (2 MiB a stream), less than gRPC's 4 MiB message limit.
+    let text: String = (0..1500)
+        .map(|i| format!(" w{i}{}", "x".repeat(2000)))
+        .collect();
+    ts.llm.script(
+        "v/talker",
+        Script::new()
+            .text(text.clone())
+            .token_pace(Duration::from_millis(1)),
+    );
+    let moai = Moai::for_server(&ts);
+    moai.ok(&["project", "create", "long", "-m", "v/talker"])
+        .await;
+    // Nobody reads its output for a while: the pipe fills, the CLI stops
+    // reading the stream, and the server lets it go.
+    let mut running = moai.command(&["open", "--json", "Talk a lot"]);
+    running.env("MOAI_LOG", "moai_cli=info");
+    let running = running.spawn().expect("moai open starts");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let output = tokio::time::timeout(Duration::from_secs(60), running.wait_with_output())
+        .await
+        .expect("moai open ends")
+        .expect("output");
+
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("re-attaching"),
+        "it did fall behind: {stderr}"
+    );
+    let events: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let seqs: Vec<u64> = events
+        .iter()
+        .map(|e| {
+            e["seq"]
+                .as_str()
+                .and_then(|s| s.parse().ok())
+                .or_else(|| e["seq"].as_u64())
+                .expect("seq")
+        })
+        .collect();
+    assert!(
+        seqs.windows(2).all(|w| w[0] < w[1]),
+        "no event twice, none out of order"
+    );
+    let content = events
+        .iter()
+        .find_map(|e| e["messageCompleted"]["message"]["content"].as_str())
+        .expect("the answer completed");
+    assert_eq!(content, text);
 }

@@ -10,7 +10,8 @@ use moai_proto::v1::{
     discussion_service_client::DiscussionServiceClient, model_service_client::ModelServiceClient,
     project_service_client::ProjectServiceClient,
 };
-use moai_server::config::{Limits, Settings};
+pub use moai_server::config::Limits;
+use moai_server::config::Settings;
 use moai_server::llm::{LlmSettings, ProviderSettings};
 use secrecy::SecretString;
 use tokio::sync::oneshot;
