@@ -63,6 +63,28 @@ impl Hub {
     /// published one at a time, so seq order, store order and delivery order agree.
     pub async fn publish(&self, payload: Payload) -> u64 {
         let mut next = self.next_seq.lock().await;
+        let event = self.record(&mut next, payload).await;
+        self.deliver(event)
+    }
+
+    /// The run's last event: numbered and queued for the store like any
+    /// other, but delivered only once `commit` (writing the run's final
+    /// status) is done, so a client that acts on it finds the discussion in
+    /// that status already, and whoever finds the status finds the event.
+    pub async fn publish_last<T>(
+        &self,
+        payload: Payload,
+        commit: impl std::future::Future<Output = T>,
+    ) -> T {
+        let mut next = self.next_seq.lock().await;
+        let event = self.record(&mut next, payload).await;
+        let out = commit.await;
+        self.deliver(event);
+        out
+    }
+
+    /// Numbers an event and queues it for the store (all but deltas).
+    async fn record(&self, next: &mut u64, payload: Payload) -> Arc<DiscussionEvent> {
         let seq = *next;
         let time = now_ms();
         let event = DiscussionEvent {
@@ -82,7 +104,12 @@ impl Hub {
                 .await;
         }
         *next += 1;
-        lock(&self.log).push(Arc::new(event));
+        Arc::new(event)
+    }
+
+    fn deliver(&self, event: Arc<DiscussionEvent>) -> u64 {
+        let seq = event.seq;
+        lock(&self.log).push(event);
         self.head.send_replace(seq);
         seq
     }

@@ -27,7 +27,7 @@ pub use run::Plan;
 
 use crate::auth::Principal;
 use crate::config::Limits;
-use crate::domain::{BoundedText, DiscussionStatus};
+use crate::domain::BoundedText;
 use crate::llm::LlmClient;
 use crate::store::{
     DiscussionRecord, PageCursor, ProjectRecord, RoundRecord, Store, UsageTotals, now_ms,
@@ -47,8 +47,6 @@ pub(crate) struct ActiveRun {
     project_id: String,
     /// Names this run on the discussion row while it holds it.
     token: String,
-    /// Set once the run has decided its final status and is closing.
-    finishing: AtomicBool,
     hub: Arc<Hub>,
     cancel: CancellationToken,
     reason: AtomicU8,
@@ -156,27 +154,17 @@ impl Engine {
         owner: &Principal,
         discussion_id: &str,
     ) -> Result<DiscussionView, EngineError> {
-        let mut discussion = self.discussion(owner, discussion_id).await?;
+        // The run is looked up first: a run that ends between the two reads
+        // has committed its status by then, so what is shown stays consistent.
+        let active = self.active(discussion_id);
+        let discussion = self.discussion(owner, discussion_id).await?;
         let store = &self.inner.store;
-        let active = self.active(&discussion.id);
-        if let Some(run) = &active
-            && (run.finishing.load(Ordering::SeqCst)
-                || discussion.status != DiscussionStatus::Running)
-        {
-            // The run has sent its last event and is writing its final state:
-            // show that state, as the client that saw the last event expects.
-            let _ = tokio::time::timeout(Duration::from_secs(5), run.done.cancelled()).await;
-            discussion = self.discussion(owner, discussion_id).await?;
-        } else if active.is_none() && discussion.status == DiscussionStatus::Running {
-            // A run here may have ended between the two reads.
-            discussion = self.discussion(owner, discussion_id).await?;
-        }
         let rounds = store.load_rounds(&discussion.id).await?;
         let usage = store.usage_totals(&discussion.id).await?;
         let last_seq = match active {
             // Events of a run in progress may still be on their way to the store.
-            Some(run) if !run.done.is_cancelled() => run.hub.last_seq().await,
-            _ => store.last_seq(&discussion.id).await?,
+            Some(run) => run.hub.last_seq().await,
+            None => store.last_seq(&discussion.id).await?,
         };
         Ok(DiscussionView {
             discussion,

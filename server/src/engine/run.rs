@@ -145,27 +145,28 @@ pub(crate) async fn execute(
             Some(CancelReason::Shutdown) => DiscussionStatus::Interrupted,
             None => DiscussionStatus::Idle,
         };
-        ctx.run
-            .finishing
-            .store(true, std::sync::atomic::Ordering::SeqCst);
-        // The closing event is queued before the status is written, so
-        // whoever finds the new status in the store finds every event too.
-        ctx.publish(Payload::StatusChanged(v1::StatusChanged {
+        let closing = Payload::StatusChanged(v1::StatusChanged {
             status: wire::discussion_status(status) as i32,
-        }))
-        .await;
-        let stored = match status {
-            DiscussionStatus::Stopped => {
-                ctx.run.hub.flush().await;
-                ctx.inner.store.mark_stopped(&ctx.discussion.id).await
-            }
-            other => ctx
-                .inner
-                .store
-                .end_run(&ctx.discussion.id, other, &ctx.run.token)
-                .await
-                .map(|_| ()),
-        };
+        });
+        let store = &ctx.inner.store;
+        let stored = ctx
+            .run
+            .hub
+            .publish_last(closing, async {
+                match status {
+                    DiscussionStatus::Stopped => {
+                        ctx.run.hub.flush().await;
+                        store.mark_stopped(&ctx.discussion.id).await
+                    }
+                    // The writer keeps queue order: the closing event is
+                    // committed with the status, or before it.
+                    other => store
+                        .end_run(&ctx.discussion.id, other, &ctx.run.token)
+                        .await
+                        .map(|_| ()),
+                }
+            })
+            .await;
         if let Err(e) = stored {
             tracing::error!(error = %e, "could not store the run's final status");
         }

@@ -1,7 +1,7 @@
 //! The calls that start runs: open, in turns, next, mention, summary.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use tokio_util::sync::CancellationToken;
 
@@ -192,37 +192,11 @@ impl Engine {
             check(&project)?;
         }
         let token = run_token();
-        let mut begun = self
+        let begun = self
             .inner
             .store
             .begin_run(&discussion.id, self.lease_until(), &token)
             .await?;
-        if begun == BeginRun::AlreadyRunning {
-            // The previous run may have sent its last event but not yet
-            // written its status: a client that reacted at once must not be
-            // refused. With no run registered here it may have ended between
-            // the two checks, so look once more; a run on another replica
-            // still answers AlreadyRunning.
-            let retry = match self.active(&discussion.id) {
-                Some(run) if run.finishing.load(Ordering::SeqCst) => {
-                    let _ = tokio::time::timeout(
-                        std::time::Duration::from_secs(5),
-                        run.done.cancelled(),
-                    )
-                    .await;
-                    true
-                }
-                Some(_) => false,
-                None => true,
-            };
-            if retry {
-                begun = self
-                    .inner
-                    .store
-                    .begin_run(&discussion.id, self.lease_until(), &token)
-                    .await?;
-            }
-        }
         match begun {
             BeginRun::Started => {}
             BeginRun::AlreadyRunning => {
@@ -270,7 +244,6 @@ impl Engine {
         let run = Arc::new(ActiveRun {
             project_id: project.id.clone(),
             token,
-            finishing: AtomicBool::new(false),
             hub: hub.clone(),
             cancel: CancellationToken::new(),
             reason: AtomicU8::new(0),
