@@ -3,11 +3,8 @@
 
 use std::time::Duration;
 
-use moai_proto::v1::{
-    DiscussionEvent, MentionResponse, NextRoundResponse, OpenDiscussionResponse,
-    StartDiscussionResponse, SummarizeDiscussionResponse, WatchDiscussionRequest,
-    WatchDiscussionResponse,
-};
+use moai_proto::EventResponse;
+use moai_proto::v1::{DiscussionEvent, WatchDiscussionRequest, WatchDiscussionResponse};
 use tonic::{Code, Status, Streaming};
 
 use crate::args::DEFAULT_SERVER;
@@ -17,31 +14,6 @@ use crate::session::Session;
 
 /// How often the live view redraws while waiting.
 const TICK: Duration = Duration::from_millis(100);
-
-/// A streaming response that wraps one event.
-pub trait EventResponse {
-    /// The event inside.
-    fn into_event(self) -> Option<DiscussionEvent>;
-}
-
-macro_rules! event_response {
-    ($($ty:ty),* $(,)?) => {
-        $(impl EventResponse for $ty {
-            fn into_event(self) -> Option<DiscussionEvent> {
-                self.event
-            }
-        })*
-    };
-}
-
-event_response!(
-    OpenDiscussionResponse,
-    StartDiscussionResponse,
-    NextRoundResponse,
-    MentionResponse,
-    SummarizeDiscussionResponse,
-    WatchDiscussionResponse,
-);
 
 /// Follows `stream` to its end (the run is idle) or until Ctrl-C, remembering
 /// the discussion as the current one as soon as it is known.

@@ -19,3 +19,29 @@ pub const SERVICE_NAMES: [&str; 3] = [
 ];
 
 pub mod json;
+
+/// A response message of a streaming RPC, each of which wraps one
+/// discussion event: lets a client follow any of them the same way.
+pub trait EventResponse {
+    /// The event inside.
+    fn into_event(self) -> Option<v1::DiscussionEvent>;
+}
+
+macro_rules! event_response {
+    ($($ty:ident),* $(,)?) => {
+        $(impl EventResponse for v1::$ty {
+            fn into_event(self) -> Option<v1::DiscussionEvent> {
+                self.event
+            }
+        })*
+    };
+}
+
+event_response!(
+    OpenDiscussionResponse,
+    StartDiscussionResponse,
+    NextRoundResponse,
+    MentionResponse,
+    SummarizeDiscussionResponse,
+    WatchDiscussionResponse,
+);

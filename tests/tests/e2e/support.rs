@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use moai_proto::EventResponse;
 use moai_proto::v1::{self, discussion_event::Payload};
 use moai_tests::events::{Timed, collect};
 use moai_tests::server::TestServer;
@@ -149,30 +150,6 @@ macro_rules! on_both_backends {
         }
     };
 }
-
-/// A response message of a streaming RPC, each of which wraps one event.
-pub trait EventResponse {
-    fn into_event(self) -> Option<v1::DiscussionEvent>;
-}
-
-macro_rules! event_response {
-    ($($ty:ident),*) => {
-        $(impl EventResponse for v1::$ty {
-            fn into_event(self) -> Option<v1::DiscussionEvent> {
-                self.event
-            }
-        })*
-    };
-}
-
-event_response!(
-    OpenDiscussionResponse,
-    StartDiscussionResponse,
-    NextRoundResponse,
-    MentionResponse,
-    SummarizeDiscussionResponse,
-    WatchDiscussionResponse
-);
 
 /// The next event of a stream that must still be going.
 pub async fn next_event<R: EventResponse>(stream: &mut tonic::Streaming<R>) -> v1::DiscussionEvent {
