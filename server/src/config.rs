@@ -102,15 +102,11 @@ impl Default for Settings {
     }
 }
 
-/// `$XDG_DATA_HOME/moai` or its platform equivalent; the CLI looks in the same place.
+/// `<data dir>/moai`: `$XDG_DATA_HOME/moai` (`~/.local/share/moai`) on Linux,
+/// the platform's equivalent elsewhere; the CLI looks in the same place, the
+/// same way (the `dirs` crate), for the local key.
 pub fn default_data_dir() -> PathBuf {
-    std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .map(|home| {
-            std::env::var_os("XDG_DATA_HOME")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| home.join(".local/share"))
-        })
+    dirs::data_dir()
         .unwrap_or_else(|| PathBuf::from("."))
         .join("moai")
 }
