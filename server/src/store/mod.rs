@@ -78,8 +78,11 @@ impl Store {
         let options = AnyConnectOptions::from_str(url)?.disable_statement_logging();
         let pool_options = match backend {
             Backend::Sqlite => {
+                // An embedded database cannot drop a connection, so the
+                // round trip to test one on every acquire buys nothing.
                 AnyPoolOptions::new()
                     .max_connections(8)
+                    .test_before_acquire(false)
                     .after_connect(|conn, _meta| {
                         Box::pin(async move {
                             conn.execute(

@@ -9,7 +9,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::to_i64;
-use sqlx::{Any, AnyPool, AssertSqlSafe, Transaction};
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyPool, AssertSqlSafe, Connection as _, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{Backend, DiscussionRecord, MessageRecord};
@@ -74,7 +75,25 @@ async fn write_loop(
     gate: Option<Arc<tokio::sync::Mutex<()>>>,
     mut rx: mpsc::Receiver<Command>,
 ) {
-    while let Some(first) = rx.recv().await {
+    let closing = pool.close_event();
+    tokio::pin!(closing);
+    let mut writer = Writer {
+        pool,
+        backend,
+        conn: None,
+    };
+    loop {
+        let first = tokio::select! {
+            cmd = rx.recv() => match cmd {
+                Some(cmd) => cmd,
+                None => break,
+            },
+            // The pool's close waits for every connection, this one too.
+            () = &mut closing, if writer.conn.is_some() => {
+                writer.conn = None;
+                continue;
+            }
+        };
         let mut batch = vec![first];
         while batch.len() < BATCH {
             match rx.try_recv() {
@@ -86,37 +105,56 @@ async fn write_loop(
             Some(g) => Some(g.lock().await),
             None => None,
         };
-        commit(&pool, backend, batch).await;
+        writer.commit(batch).await;
     }
 }
 
-/// Commits a batch at once; if that fails, each write alone, so one bad
-/// write (a row whose parent was deleted) fails only itself.
-async fn commit(pool: &AnyPool, backend: Backend, batch: Vec<Command>) {
-    match try_commit(pool, backend, &batch).await {
-        Ok(()) => acknowledge(batch, &Ok(())),
-        Err(e) if batch.len() == 1 => acknowledge(batch, &Err(e.to_string())),
-        Err(e) => {
-            tracing::warn!(error = %e, writes = batch.len(), "group commit failed; writing one by one");
-            for cmd in batch {
-                let one = vec![cmd];
-                let outcome = try_commit(pool, backend, &one)
-                    .await
-                    .map_err(|e| e.to_string());
-                acknowledge(one, &outcome);
+/// The writer keeps one connection for itself: no pool round trip per
+/// commit, and on SQLite its page cache stays valid between its own commits
+/// instead of being re-read from disk by whichever connection comes next.
+struct Writer {
+    pool: AnyPool,
+    backend: Backend,
+    conn: Option<PoolConnection<Any>>,
+}
+
+impl Writer {
+    /// Commits a batch at once; if that fails, each write alone, so one bad
+    /// write (a row whose parent was deleted) fails only itself.
+    async fn commit(&mut self, batch: Vec<Command>) {
+        match self.try_commit(&batch).await {
+            Ok(()) => acknowledge(batch, &Ok(())),
+            Err(e) if batch.len() == 1 => acknowledge(batch, &Err(e.to_string())),
+            Err(e) => {
+                tracing::warn!(error = %e, writes = batch.len(), "group commit failed; writing one by one");
+                for cmd in batch {
+                    let one = vec![cmd];
+                    let outcome = self.try_commit(&one).await.map_err(|e| e.to_string());
+                    acknowledge(one, &outcome);
+                }
             }
         }
     }
-}
 
-async fn try_commit(
-    pool: &AnyPool,
-    backend: Backend,
-    batch: &[Command],
-) -> Result<(), sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    write_all(&mut tx, backend, batch).await?;
-    tx.commit().await
+    async fn try_commit(&mut self, batch: &[Command]) -> Result<(), sqlx::Error> {
+        let conn = match &mut self.conn {
+            Some(conn) => conn,
+            None => self.conn.insert(self.pool.acquire().await?),
+        };
+        let outcome = async {
+            let mut tx = conn.begin().await?;
+            write_all(&mut tx, self.backend, batch).await?;
+            tx.commit().await
+        }
+        .await;
+        if let Err(e) = &outcome
+            && !matches!(e, sqlx::Error::Database(_))
+        {
+            // Not a refused write: the connection itself may be broken.
+            self.conn = None;
+        }
+        outcome
+    }
 }
 
 fn acknowledge(batch: Vec<Command>, outcome: &Result<(), String>) {
@@ -144,7 +182,7 @@ fn acknowledge(batch: Vec<Command>, outcome: &Result<(), String>) {
 
 /// Parents before children, so foreign keys hold inside the transaction.
 async fn write_all(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut Transaction<'_, Any>,
     backend: Backend,
     batch: &[Command],
 ) -> Result<(), sqlx::Error> {
@@ -246,7 +284,7 @@ fn placeholders(backend: Backend, rows: usize, cols: usize) -> String {
 }
 
 async fn insert_discussions(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut Transaction<'_, Any>,
     backend: Backend,
     rows: &[(&DiscussionRecord, i64, &String)],
 ) -> Result<(), sqlx::Error> {
@@ -276,7 +314,7 @@ async fn insert_discussions(
 }
 
 async fn insert_rounds(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut Transaction<'_, Any>,
     backend: Backend,
     rows: &[(&String, u32, RoundMode, i64)],
 ) -> Result<(), sqlx::Error> {
@@ -302,7 +340,7 @@ async fn insert_rounds(
 /// Messages, one row per id in a statement: final states, or (`partial`)
 /// the text so far of messages that are still streaming in the store.
 async fn upsert_messages(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut Transaction<'_, Any>,
     backend: Backend,
     rows: &[(&MessageRecord, i64)],
     partial: bool,
@@ -351,7 +389,7 @@ async fn upsert_messages(
 }
 
 async fn insert_events(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut Transaction<'_, Any>,
     backend: Backend,
     events: &[&StoredEvent],
 ) -> Result<(), sqlx::Error> {
@@ -375,7 +413,7 @@ async fn insert_events(
 }
 
 async fn end_runs(
-    tx: &mut Transaction<'static, Any>,
+    tx: &mut Transaction<'_, Any>,
     rows: &[(&String, DiscussionStatus, &String, i64)],
 ) -> Result<(), sqlx::Error> {
     for (id, status, token, time) in rows {
