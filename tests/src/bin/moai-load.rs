@@ -70,6 +70,18 @@ fn peak_rss_mib(pid: u32) -> Option<f64> {
     Some(kib / 1024.0)
 }
 
+/// CPU time (user + system) a process has used so far, from `/proc`.
+fn cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised command name; utime and stime are the
+    // 14th and 15th fields, in USER_HZ (100 per second on Linux).
+    let rest = stat.rsplit_once(')')?.1;
+    let mut fields = rest.split_whitespace().skip(11);
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(Duration::from_millis((utime + stime) * 10))
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
@@ -166,7 +178,7 @@ async fn main() -> anyhow::Result<()> {
         }
     );
     println!(
-        "{:>6} {:>8} {:>10} {:>10} {:>11} {:>11} {:>12} {:>12} {:>9} {:>8} {:>12}",
+        "{:>6} {:>8} {:>10} {:>10} {:>11} {:>11} {:>12} {:>12} {:>9} {:>8} {:>12} {:>11} {:>9}",
         "C",
         "rounds",
         "ttfd p50",
@@ -177,7 +189,9 @@ async fn main() -> anyhow::Result<()> {
         "server p99",
         "rounds/s",
         "failed",
-        "server MiB"
+        "server MiB",
+        "server CPU",
+        "load CPU"
     );
     for &c in &args.concurrency {
         // One HTTP/2 connection per 50 clients, as separate client machines would have.
@@ -195,8 +209,18 @@ async fn main() -> anyhow::Result<()> {
             }
         }
         let started = Instant::now();
+        let cpu_before = (cpu_time(pid), cpu_time(std::process::id()));
         let samples = phase(&args, c, args.rounds, &channels, &project_id, &llm, slowest).await?;
         let wall = started.elapsed();
+        let cpu_after = (cpu_time(pid), cpu_time(std::process::id()));
+        let per_round = |before: Option<Duration>, after: Option<Duration>| match (before, after) {
+            (Some(b), Some(a)) if !samples.is_empty() => {
+                format!("{:.2}", ms(a.saturating_sub(b)) / samples.len() as f64)
+            }
+            _ => "n/a".to_owned(),
+        };
+        let server_cpu = per_round(cpu_before.0, cpu_after.0);
+        let load_cpu = per_round(cpu_before.1, cpu_after.1);
         let mut ttfd: Vec<Duration> = samples.iter().map(|s| s.first_delta).collect();
         let mut added: Vec<Duration> = samples
             .iter()
@@ -209,7 +233,7 @@ async fn main() -> anyhow::Result<()> {
         after_upstream.sort();
         let failed = samples.iter().filter(|s| s.failed).count();
         println!(
-            "{:>6} {:>8} {:>8.1}ms {:>8.1}ms {:>9.1}ms {:>9.1}ms {:>10.1}ms {:>10.1}ms {:>9.1} {:>8} {:>12}",
+            "{:>6} {:>8} {:>8.1}ms {:>8.1}ms {:>9.1}ms {:>9.1}ms {:>10.1}ms {:>10.1}ms {:>9.1} {:>8} {:>12} {:>9}ms {:>7}ms",
             c,
             samples.len(),
             ms(percentile(&ttfd, 50.0)),
@@ -221,12 +245,15 @@ async fn main() -> anyhow::Result<()> {
             samples.len() as f64 / wall.as_secs_f64(),
             failed,
             peak_rss_mib(pid).map_or("n/a".to_owned(), |m| format!("{m:.1}")),
+            server_cpu,
+            load_cpu,
         );
     }
     println!(
         "(ttfd: request to first delta; added: round time minus the slowest model's nominal upstream time; \
          server: from the slowest answer's last upstream byte to the round's end at the client; \
-         server MiB: peak RSS so far)"
+         server MiB: peak RSS so far; server CPU / load CPU: CPU time per round of the server and of this \
+         generator with its fake upstream)"
     );
     drop(server);
     Ok(())
