@@ -214,8 +214,11 @@ async fn main() -> anyhow::Result<()> {
         let wall = started.elapsed();
         let cpu_after = (cpu_time(pid), cpu_time(std::process::id()));
         let per_round = |before: Option<Duration>, after: Option<Duration>| match (before, after) {
-            (Some(b), Some(a)) if !samples.is_empty() => {
-                format!("{:.2}", ms(a.saturating_sub(b)) / samples.len() as f64)
+            // Under 20 clock ticks the figure would be mostly rounding.
+            (Some(b), Some(a))
+                if !samples.is_empty() && a.saturating_sub(b) >= Duration::from_millis(200) =>
+            {
+                format!("{:.2}ms", ms(a.saturating_sub(b)) / samples.len() as f64)
             }
             _ => "n/a".to_owned(),
         };
@@ -233,7 +236,7 @@ async fn main() -> anyhow::Result<()> {
         after_upstream.sort();
         let failed = samples.iter().filter(|s| s.failed).count();
         println!(
-            "{:>6} {:>8} {:>8.1}ms {:>8.1}ms {:>9.1}ms {:>9.1}ms {:>10.1}ms {:>10.1}ms {:>9.1} {:>8} {:>12} {:>9}ms {:>7}ms",
+            "{:>6} {:>8} {:>8.1}ms {:>8.1}ms {:>9.1}ms {:>9.1}ms {:>10.1}ms {:>10.1}ms {:>9.1} {:>8} {:>12} {:>11} {:>9}",
             c,
             samples.len(),
             ms(percentile(&ttfd, 50.0)),
