@@ -137,24 +137,68 @@ impl Writer {
     }
 
     async fn try_commit(&mut self, batch: &[Command]) -> Result<(), sqlx::Error> {
+        let kept = self.conn.is_some();
         let conn = match &mut self.conn {
             Some(conn) => conn,
             None => self.conn.insert(self.pool.acquire().await?),
         };
-        let outcome = async {
-            let mut tx = conn.begin().await?;
-            write_all(&mut tx, self.backend, batch).await?;
-            tx.commit().await
-        }
-        .await;
+        let outcome = match commit_on(conn, self.backend, batch).await {
+            // A kept connection that cannot even begin (PostgreSQL restarted,
+            // say) is replaced once: what the pool's test before each
+            // acquire would have caught.
+            Err(Failure::Begin(e)) if kept => {
+                tracing::warn!(error = %e, "the store writer's connection failed; taking a new one");
+                self.conn = None;
+                let conn = self.conn.insert(self.pool.acquire().await?);
+                commit_on(conn, self.backend, batch).await
+            }
+            other => other,
+        };
+        let outcome = outcome.map_err(Failure::into_inner);
         if let Err(e) = &outcome
-            && !matches!(e, sqlx::Error::Database(_))
+            && connection_lost(e)
         {
-            // Not a refused write: the connection itself may be broken.
             self.conn = None;
         }
         outcome
     }
+}
+
+/// Not a refused write but a connection that cannot be used again:
+/// I/O, or PostgreSQL's connection-exception (08) and shutdown (57P) codes.
+fn connection_lost(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|code| code.starts_with("08") || code.starts_with("57P")),
+        _ => true,
+    }
+}
+
+/// Where a commit failed: nothing was sent yet if it could not begin.
+enum Failure {
+    Begin(sqlx::Error),
+    Write(sqlx::Error),
+}
+
+impl Failure {
+    fn into_inner(self) -> sqlx::Error {
+        match self {
+            Self::Begin(e) | Self::Write(e) => e,
+        }
+    }
+}
+
+async fn commit_on(
+    conn: &mut PoolConnection<Any>,
+    backend: Backend,
+    batch: &[Command],
+) -> Result<(), Failure> {
+    let mut tx = conn.begin().await.map_err(Failure::Begin)?;
+    write_all(&mut tx, backend, batch)
+        .await
+        .map_err(Failure::Write)?;
+    tx.commit().await.map_err(Failure::Write)
 }
 
 fn acknowledge(batch: Vec<Command>, outcome: &Result<(), String>) {

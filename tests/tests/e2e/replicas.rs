@@ -1,5 +1,6 @@
 //! Scale-out on PostgreSQL: replicas share the store, a client may watch from
-//! any replica, and a run whose replica died is recovered by another.
+//! any replica, a run whose replica died is recovered by another, and a
+//! server rides out PostgreSQL dropping its connections.
 
 use std::time::Duration;
 
@@ -222,4 +223,69 @@ async fn a_stop_on_another_replica_stops_the_run_where_it_runs() {
         all_messages(&d)[0].status,
         v1::MessageStatus::Interrupted as i32
     );
+}
+
+#[tokio::test]
+async fn discussions_still_store_everything_after_postgres_drops_every_connection() {
+    use sqlx::Connection as _;
+    if skip() {
+        return;
+    }
+    let ts = TestServer::spawn_on(Backend::Postgres).await;
+    let p = project(&ts, "reconnects", &["a/one", "b/two"]).await;
+    let first = crate::support::open(&ts, &p.id, "before").await;
+    assert_eq!(completed(&first).len(), 2);
+
+    // What a PostgreSQL restart or failover does to the server's pool,
+    // the store writer's own connection included.
+    let url = ts.database_url.clone().expect("a PostgreSQL test server");
+    let mut admin = sqlx::AnyConnection::connect(&url).await.expect("connect");
+    let dropped: Vec<(bool,)> = sqlx::query_as(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .fetch_all(&mut admin)
+    .await
+    .expect("terminate the server's connections");
+    assert!(!dropped.is_empty(), "the server had no connection to drop");
+    let _ = admin.close().await;
+
+    let second = crate::support::open(&ts, &p.id, "after").await;
+    let id = crate::support::discussion_id(&second);
+    assert_eq!(completed(&second).len(), 2);
+    assert!(crate::support::failed(&second).is_empty());
+    assert_eq!(last_status(&second), v1::DiscussionStatus::Idle as i32);
+    // The event log has no gap: a client re-attaching from the start
+    // replays every event the live stream carried (deltas are not stored).
+    let replay = ts
+        .discussions()
+        .await
+        .watch_discussion(v1::WatchDiscussionRequest {
+            discussion_id: id.clone(),
+            after_seq: 0,
+        })
+        .await
+        .expect("watch")
+        .into_inner();
+    let replayed: Vec<u64> = collect(replay, |r: v1::WatchDiscussionResponse| r.event, LIMIT)
+        .await
+        .iter()
+        .map(|t| t.event.seq)
+        .collect();
+    for t in second
+        .iter()
+        .filter(|t| !matches!(t.event.payload, Some(Payload::MessageDelta(_))))
+    {
+        assert!(
+            replayed.contains(&t.event.seq),
+            "seq {} not stored",
+            t.event.seq
+        );
+    }
+    let stored = all_messages(&get(&ts, &id).await);
+    let complete = stored
+        .iter()
+        .filter(|m| m.status == v1::MessageStatus::Complete as i32)
+        .count();
+    assert_eq!((stored.len(), complete), (2, 2), "{stored:#?}");
 }
