@@ -257,17 +257,7 @@ async fn discussions_still_store_everything_after_postgres_drops_every_connectio
     assert_eq!(last_status(&second), v1::DiscussionStatus::Idle as i32);
     // The event log has no gap: a client re-attaching from the start
     // replays every event the live stream carried (deltas are not stored).
-    let replay = ts
-        .discussions()
-        .await
-        .watch_discussion(v1::WatchDiscussionRequest {
-            discussion_id: id.clone(),
-            after_seq: 0,
-        })
-        .await
-        .expect("watch")
-        .into_inner();
-    let replayed: Vec<u64> = collect(replay, |r: v1::WatchDiscussionResponse| r.event, LIMIT)
+    let replayed: Vec<u64> = crate::support::watch(&ts, &id, 0)
         .await
         .iter()
         .map(|t| t.event.seq)

@@ -51,6 +51,21 @@ pub async fn next_round(ts: &TestServer, id: &str) -> Result<Vec<Timed>, tonic::
     Ok(collect(stream, |r: v1::NextRoundResponse| r.event, LIMIT).await)
 }
 
+/// `WatchDiscussion` from `after_seq`, read to its end.
+pub async fn watch(ts: &TestServer, id: &str, after_seq: u64) -> Vec<Timed> {
+    let stream = ts
+        .discussions()
+        .await
+        .watch_discussion(v1::WatchDiscussionRequest {
+            discussion_id: id.into(),
+            after_seq,
+        })
+        .await
+        .expect("watch")
+        .into_inner();
+    collect(stream, |r: v1::WatchDiscussionResponse| r.event, LIMIT).await
+}
+
 pub async fn get(ts: &TestServer, id: &str) -> v1::Discussion {
     ts.discussions()
         .await
