@@ -3,6 +3,7 @@
 use std::time::{Duration, Instant};
 
 use futures::{Stream, StreamExt as _};
+use moai_proto::EventResponse;
 use moai_proto::v1::{DiscussionEvent, discussion_event::Payload};
 
 /// An event with the moment it arrived.
@@ -13,13 +14,10 @@ pub struct Timed {
 }
 
 /// Reads every event of a streaming response until it ends (or `limit` passes).
-pub async fn collect<S, R>(
-    mut stream: S,
-    unwrap: fn(R) -> Option<DiscussionEvent>,
-    limit: Duration,
-) -> Vec<Timed>
+pub async fn collect<S, R>(mut stream: S, limit: Duration) -> Vec<Timed>
 where
     S: Stream<Item = Result<R, tonic::Status>> + Unpin,
+    R: EventResponse,
 {
     let mut out = Vec::new();
     let deadline = tokio::time::Instant::now() + limit;
@@ -32,7 +30,7 @@ where
             Ok(None) => return out,
             Ok(Some(Err(status))) => panic!("stream failed: {status:?}"),
             Ok(Some(Ok(r))) => {
-                if let Some(event) = unwrap(r) {
+                if let Some(event) = r.into_event() {
                     out.push(Timed {
                         event,
                         at: Instant::now(),

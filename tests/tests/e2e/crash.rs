@@ -104,7 +104,7 @@ async fn a_run_killed_with_the_server_is_interrupted_after_restart_and_continues
         .await
         .expect("NextRound continues an interrupted discussion")
         .into_inner();
-    let events = collect(next, |r: v1::NextRoundResponse| r.event, LIMIT).await;
+    let events = collect(next, LIMIT).await;
     assert!(
         events.first().is_some_and(|t| t.event.seq > d.last_seq),
         "seq keeps increasing across the crash"

@@ -274,7 +274,7 @@ async fn a_client_that_leaves_does_not_stop_the_run_and_watch_replays_exactly_th
         .await
         .expect("watch")
         .into_inner();
-    let rest = collect(rest, |r: v1::WatchDiscussionResponse| r.event, LIMIT).await;
+    let rest = collect(rest, LIMIT).await;
     assert!(
         rest.iter().all(|t| t.event.seq > first.seq),
         "nothing at or before the seq given"
@@ -336,7 +336,7 @@ async fn watch_mid_run_has_no_gap_and_no_duplicate_at_the_seam() {
         .await
         .expect("watch")
         .into_inner();
-    let watched = collect(watched, |r: v1::WatchDiscussionResponse| r.event, LIMIT).await;
+    let watched = collect(watched, LIMIT).await;
     let seqs: Vec<u64> = watched.iter().map(|t| t.event.seq).collect();
     let expected: Vec<u64> = (after + 1..after + 1 + seqs.len() as u64).collect();
     assert_eq!(
@@ -405,7 +405,7 @@ async fn a_subscriber_that_never_reads_does_not_hold_up_the_others() {
     .into_inner();
 
     let started = Instant::now();
-    let rest = collect(reader, |r: v1::OpenDiscussionResponse| r.event, LIMIT).await;
+    let rest = collect(reader, LIMIT).await;
     assert!(
         started.elapsed() < Duration::from_secs(10),
         "the reader was not held up: {:?}",
@@ -568,6 +568,6 @@ async fn open_round_on_postgres_persists_like_on_sqlite() {
         .await
         .expect("watch")
         .into_inner();
-    let replay = collect(replay, |r: v1::WatchDiscussionResponse| r.event, LIMIT).await;
+    let replay = collect(replay, LIMIT).await;
     assert_eq!(completed(&replay).len(), 2);
 }

@@ -109,12 +109,7 @@ async fn graceful_shutdown_lets_a_running_round_finish_and_persist() {
     let first = next_event(&mut stream).await;
 
     let stopping = tokio::spawn(ts.stop());
-    let rest = moai_tests::events::collect(
-        stream,
-        |r: v1::OpenDiscussionResponse| r.event,
-        crate::support::LIMIT,
-    )
-    .await;
+    let rest = moai_tests::events::collect(stream, crate::support::LIMIT).await;
     assert_eq!(
         crate::support::completed(&rest),
         [("slow/one".to_owned(), "finished in time".to_owned())]

@@ -57,7 +57,7 @@ async fn a_run_on_one_replica_can_be_watched_from_another() {
         .await
         .expect("watch on B")
         .into_inner();
-    let seen_on_b = collect(on_b, |r: v1::WatchDiscussionResponse| r.event, LIMIT).await;
+    let seen_on_b = collect(on_b, LIMIT).await;
     assert!(matches!(
         seen_on_b[0].event.payload,
         Some(Payload::DiscussionStarted(_))
@@ -159,7 +159,7 @@ async fn a_dead_replicas_run_is_interrupted_by_another_and_continued_there() {
         .await
         .expect("NextRound on B")
         .into_inner();
-    let events = collect(next, |r: v1::NextRoundResponse| r.event, LIMIT).await;
+    let events = collect(next, LIMIT).await;
     assert_eq!(
         completed(&events),
         [("slow/one".to_owned(), "continued on B".to_owned())]
@@ -215,7 +215,7 @@ async fn a_stop_on_another_replica_stops_the_run_where_it_runs() {
         a.llm.wait_dropped("slow/one", Duration::from_secs(5)).await,
         "replica A dropped its upstream request"
     );
-    let rest = collect(on_a, |r: v1::OpenDiscussionResponse| r.event, LIMIT).await;
+    let rest = collect(on_a, LIMIT).await;
     assert_eq!(last_status(&rest), v1::DiscussionStatus::Stopped as i32);
     let d = get(&b, &first.discussion_id).await;
     assert_eq!(d.status, v1::DiscussionStatus::Stopped as i32);

@@ -35,7 +35,7 @@ pub async fn open(ts: &TestServer, project_id: &str, question: &str) -> Vec<Time
         .await
         .expect("open discussion")
         .into_inner();
-    collect(stream, |r: v1::OpenDiscussionResponse| r.event, LIMIT).await
+    collect(stream, LIMIT).await
 }
 
 /// NextRound on `id`, read to its end; the refusal if it was refused.
@@ -48,7 +48,7 @@ pub async fn next_round(ts: &TestServer, id: &str) -> Result<Vec<Timed>, tonic::
         })
         .await?
         .into_inner();
-    Ok(collect(stream, |r: v1::NextRoundResponse| r.event, LIMIT).await)
+    Ok(collect(stream, LIMIT).await)
 }
 
 /// `WatchDiscussion` from `after_seq`, read to its end.
@@ -63,7 +63,7 @@ pub async fn watch(ts: &TestServer, id: &str, after_seq: u64) -> Vec<Timed> {
         .await
         .expect("watch")
         .into_inner();
-    collect(stream, |r: v1::WatchDiscussionResponse| r.event, LIMIT).await
+    collect(stream, LIMIT).await
 }
 
 pub async fn get(ts: &TestServer, id: &str) -> v1::Discussion {

@@ -19,7 +19,7 @@ async fn start(ts: &TestServer, req: v1::StartDiscussionRequest) -> Vec<moai_tes
         .await
         .expect("start")
         .into_inner();
-    collect(stream, |r: v1::StartDiscussionResponse| r.event, LIMIT).await
+    collect(stream, LIMIT).await
 }
 
 fn script_three(ts: &TestServer) {
@@ -212,7 +212,7 @@ async fn stop_cancels_promptly_keeps_partial_text_and_refuses_more_rounds(backen
         "upstream request closed within a second"
     );
 
-    let rest = collect(stream, |r: v1::StartDiscussionResponse| r.event, LIMIT).await;
+    let rest = collect(stream, LIMIT).await;
     assert_eq!(
         last_status(&rest),
         v1::DiscussionStatus::Stopped as i32,
@@ -283,7 +283,7 @@ async fn a_mention_calls_only_that_model_with_the_context_and_the_users_words(ba
         .await
         .expect("mention")
         .into_inner();
-    let events = collect(stream, |r: v1::MentionResponse| r.event, LIMIT).await;
+    let events = collect(stream, LIMIT).await;
     let after = ts.llm.requests();
     assert_eq!(after.len(), before + 1, "one call");
     let call = after.last().expect("call");
@@ -347,7 +347,7 @@ async fn summary_and_export_cover_everyone_and_survive_hostile_markdown(backend:
         .await
         .expect("summarize")
         .into_inner();
-    let events = collect(stream, |r: v1::SummarizeDiscussionResponse| r.event, LIMIT).await;
+    let events = collect(stream, LIMIT).await;
     assert_eq!(
         completed(&events),
         [(
@@ -498,7 +498,7 @@ async fn deleting_a_project_mid_run_stops_the_run_first() {
         "{:?}",
         asked.elapsed()
     );
-    let rest = collect(stream, |r: v1::OpenDiscussionResponse| r.event, LIMIT).await;
+    let rest = collect(stream, LIMIT).await;
     assert_eq!(last_status(&rest), v1::DiscussionStatus::Stopped as i32);
     assert!(
         ts.llm
