@@ -1,6 +1,8 @@
 //! Durable state through sqlx's `Any` driver, so one set of queries serves the
 //! embedded SQLite default and PostgreSQL. Queries use `$n` placeholders and
-//! portable SQL; only the migrations differ per backend (column types).
+//! portable SQL (the group-commit writer's long multi-row statements use `?`
+//! on SQLite; see `writer::placeholders`); only the migrations differ per
+//! backend (column types).
 
 mod discussions;
 mod events;
