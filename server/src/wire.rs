@@ -22,6 +22,7 @@ pub fn project(p: &ProjectRecord) -> v1::Project {
         create_time: Some(timestamp(p.create_time)),
         update_time: Some(timestamp(p.update_time)),
         summarizer_model: p.summarizer_model.clone(),
+        ..Default::default()
     }
 }
 
@@ -83,6 +84,7 @@ pub fn message(m: &MessageRecord) -> v1::Message {
         latency_ms: m.latency_ms,
         create_time: Some(timestamp(m.create_time)),
         round: m.round,
+        ..Default::default()
     }
 }
 

@@ -382,6 +382,7 @@ impl RunState {
                 );
             }
             Payload::RoundCompleted(_) => {}
+            Payload::MessageQueued(_) | Payload::MessageFallback(_) => {}
             Payload::StatusChanged(changed) => {
                 self.status = DiscussionStatus::try_from(changed.status).ok();
             }

@@ -67,6 +67,7 @@ async fn create(session: &mut Session, args: ProjectCreateArgs) -> Result<ExitCo
             .collect(),
         system_prompt: args.system_prompt.unwrap_or_default(),
         summarizer_model: args.summarizer.unwrap_or_default(),
+        ..Default::default()
     };
     let project = client
         .projects

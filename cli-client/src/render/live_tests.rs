@@ -57,6 +57,7 @@ fn draws_streaming_text_then_the_finished_section() {
                     message_id: "m".into(),
                     model: "a/x".into(),
                     text: "partial".into(),
+                    ..Default::default()
                 }),
             ),
             ev(

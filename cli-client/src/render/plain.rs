@@ -102,6 +102,7 @@ mod tests {
                     model: "c".into(),
                     error: "HTTP 500".into(),
                     content: String::new(),
+                    ..Default::default()
                 })),
                 ..Default::default()
             };

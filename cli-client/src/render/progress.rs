@@ -151,6 +151,7 @@ impl Progress {
                 Some(i)
             }
             Payload::RoundCompleted(_) => None,
+            Payload::MessageQueued(_) | Payload::MessageFallback(_) => None,
             Payload::StatusChanged(s) => {
                 self.status = DiscussionStatus::try_from(s.status).ok();
                 None
@@ -323,6 +324,7 @@ mod tests {
                 message_id: "m1".into(),
                 model: "a".into(),
                 text: "Hel".into(),
+                ..Default::default()
             }),
         ));
         p.apply(&ev(
@@ -331,6 +333,7 @@ mod tests {
                 message_id: "m1".into(),
                 model: "a".into(),
                 text: "lo".into(),
+                ..Default::default()
             }),
         ));
         assert_eq!(p.entries[0].text, "Hello");
@@ -355,6 +358,7 @@ mod tests {
                 model: "b".into(),
                 error: "timeout".into(),
                 content: String::new(),
+                ..Default::default()
             }),
         ));
 

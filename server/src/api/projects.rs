@@ -69,6 +69,7 @@ impl ProjectService for ProjectApi {
         let project = self.store().create_project(owner.as_str(), &new).await?;
         Ok(Response::new(v1::CreateProjectResponse {
             project: Some(wire::project(&project)),
+            ..Default::default()
         }))
     }
 
@@ -164,6 +165,7 @@ impl ProjectService for ProjectApi {
             .ok_or_else(|| not_found(&r.project_id))?;
         Ok(Response::new(v1::UpdateProjectResponse {
             project: Some(wire::project(&project)),
+            ..Default::default()
         }))
     }
 

@@ -143,6 +143,7 @@ impl Speaker<'_> {
                         message_id: m.id.clone(),
                         model: m.model.clone(),
                         text,
+                        ..Default::default()
                     }))
                     .await;
                     if last_flush.elapsed() >= flush_every {
@@ -190,6 +191,7 @@ impl Speaker<'_> {
                 model: m.model.clone(),
                 error,
                 content: m.content.clone(),
+                ..Default::default()
             }),
             Ending::Complete | Ending::Interrupted => {
                 Payload::MessageCompleted(v1::MessageCompleted {
