@@ -6,7 +6,9 @@ mod model_id;
 mod project_name;
 mod text;
 
-pub use enums::{DiscussionKind, DiscussionStatus, MessageRole, MessageStatus, RoundMode};
+pub use enums::{
+    DiscussionKind, DiscussionStatus, FailureReason, MessageRole, MessageStatus, RoundMode,
+};
 pub use model_id::{ModelId, ModelList};
 pub use project_name::ProjectName;
 pub use text::BoundedText;

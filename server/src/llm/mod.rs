@@ -40,6 +40,8 @@
 mod chat;
 mod client;
 mod error;
+mod failure;
+mod limiter;
 mod models;
 mod provider;
 mod retry;
@@ -51,5 +53,6 @@ mod wire;
 pub use chat::{ChatChunk, ChatMessage, ChatRequest, ChatRole, Usage};
 pub use client::LlmClient;
 pub use error::{LlmError, TimeoutKind};
+pub use failure::{Failure, explain, store_failure};
 pub use models::ModelInfo;
 pub use settings::{LlmSettings, OPENROUTER_BASE_URL, ProviderSettings, RetrySettings, Timeouts};
