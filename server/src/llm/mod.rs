@@ -48,6 +48,7 @@ mod retry;
 mod router;
 mod settings;
 mod stream;
+mod suggest;
 mod wire;
 
 pub use chat::{ChatChunk, ChatMessage, ChatRequest, ChatRole, Usage};
