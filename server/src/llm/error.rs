@@ -333,7 +333,8 @@ mod tests {
             Some("bad token [redacted] here")
         );
         assert_eq!(
-            error_detail(b"No endpoints found for anthropic/claude-sonnet-4.5-20250929.").as_deref(),
+            error_detail(b"No endpoints found for anthropic/claude-sonnet-4.5-20250929.")
+                .as_deref(),
             Some("No endpoints found for anthropic/claude-sonnet-4.5-20250929.")
         );
         let long = "x".repeat(1000);

@@ -73,9 +73,7 @@ pub fn status_reason(status: u16, detail: Option<&str>) -> FailureReason {
         429 => FailureReason::OutOfCredits,
         400 | 422 if mentions(detail, CONTEXT_PHRASES) => FailureReason::ContextTooLong,
         400 | 422 if mentions(detail, UNKNOWN_MODEL_PHRASES) => FailureReason::UnknownModel,
-        _ if mentions(detail, UNKNOWN_MODEL_PHRASES) && status < 500 => {
-            FailureReason::UnknownModel
-        }
+        _ if mentions(detail, UNKNOWN_MODEL_PHRASES) && status < 500 => FailureReason::UnknownModel,
         _ => FailureReason::UpstreamError,
     }
 }
@@ -205,7 +203,11 @@ mod tests {
             (400, "Invalid request", FailureReason::UpstreamError),
         ];
         for (status, detail, expected) in cases {
-            assert_eq!(reason(&upstream(status, detail)), expected, "{status} {detail}");
+            assert_eq!(
+                reason(&upstream(status, detail)),
+                expected,
+                "{status} {detail}"
+            );
         }
     }
 
@@ -264,7 +266,9 @@ mod tests {
             text(&timeout),
             "x/model timed out waiting for the first token (300s): try again later, or raise llm.timeouts.first_token_ms in the server's configuration"
         );
-        assert!(text(&LlmError::RateLimited { retry_after: None }).contains("try again in a minute"));
+        assert!(
+            text(&LlmError::RateLimited { retry_after: None }).contains("try again in a minute")
+        );
         let broken = LlmError::BrokenStream {
             chunks: 4,
             reason: "reset".into(),

@@ -60,7 +60,9 @@ mod tests {
     #[test]
     fn a_typo_finds_the_id() {
         assert_eq!(
-            closest_of("anthropic/claude-sonet-4.5").first().map(String::as_str),
+            closest_of("anthropic/claude-sonet-4.5")
+                .first()
+                .map(String::as_str),
             Some("anthropic/claude-sonnet-4.5")
         );
         assert_eq!(
