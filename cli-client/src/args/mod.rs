@@ -91,6 +91,10 @@ pub struct GlobalArgs {
     /// Never use colors (NO_COLOR is honoured too)
     #[arg(long, global = true)]
     pub no_color: bool,
+
+    /// Print reasoning models' thinking above their answers (else only "thinking…" while they think)
+    #[arg(long, global = true)]
+    pub show_reasoning: bool,
 }
 
 /// The commands.
