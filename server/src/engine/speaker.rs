@@ -156,6 +156,9 @@ impl Speaker<'_> {
                     m.completion_tokens = u.completion_tokens;
                     m.cost_usd = u.cost_usd;
                 }
+                Some(Ok(
+                    ChatChunk::Queued(_) | ChatChunk::Accepted { .. } | ChatChunk::Reasoning(_),
+                )) => {}
                 Some(Err(e)) => break Ending::Failed(e.to_string()),
                 None if m.content.trim().is_empty() => break Ending::Failed("empty answer".into()),
                 None => break Ending::Complete,

@@ -103,6 +103,17 @@ impl LlmClient {
         }
     }
 
+    /// The adaptive concurrency limit of provider `name` right now (its own
+    /// window, not the per-model ones); `None` for an unknown provider.
+    pub fn concurrency_limit(&self, name: &str) -> Option<usize> {
+        self.inner
+            .router
+            .providers()
+            .iter()
+            .find(|p| p.name() == name)
+            .map(|p| p.limits().limit())
+    }
+
     /// Every provider's `/models`, merged, sorted by id (one entry per id),
     /// cached for `models_cache_secs`. A provider that fails is left out
     /// (logged at warn) and the call still succeeds.

@@ -20,7 +20,7 @@
 //! Waiting calls are served first come, first served. A call that stops
 //! waiting (its stream was dropped) gives back a slot it was just granted.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -205,6 +205,82 @@ impl Drop for Permit {
     }
 }
 
+/// The limits of one provider: its own window, and one per model when the
+/// provider limits each model on its own.
+#[derive(Debug)]
+pub(crate) struct Limits {
+    provider: Arc<Limiter>,
+    ceiling: usize,
+    per_model: Option<Mutex<HashMap<String, Arc<Limiter>>>>,
+}
+
+/// The slots one call holds: its model's (if limited per model) and its
+/// provider's. Dropping it frees both.
+#[derive(Debug)]
+pub(crate) struct Slot {
+    model: Option<Permit>,
+    provider: Permit,
+}
+
+impl Limits {
+    /// Windows of at most `ceiling` for provider `name`.
+    pub fn new(name: &str, ceiling: usize, per_model: bool) -> Self {
+        Self {
+            provider: Limiter::new(name, ceiling),
+            ceiling,
+            per_model: per_model.then(|| Mutex::new(HashMap::new())),
+        }
+    }
+
+    /// The provider's current window.
+    pub fn limit(&self) -> usize {
+        self.provider.limit()
+    }
+
+    /// Waits for a slot for `model`: first its model's, then the
+    /// provider's, so a model held back does not block the others.
+    pub async fn acquire(&self, model: &str) -> Slot {
+        let model_limiter = self.per_model.as_ref().map(|models| {
+            models
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .entry(model.to_owned())
+                .or_insert_with(|| {
+                    Limiter::new(format!("{}/{model}", self.provider.name), self.ceiling)
+                })
+                .clone()
+        });
+        let model = match model_limiter {
+            Some(limiter) => Some(limiter.acquire().await),
+            None => None,
+        };
+        Slot {
+            model,
+            provider: self.provider.acquire().await,
+        }
+    }
+}
+
+impl Slot {
+    /// The narrowest window the call holds: the one a 429 is about.
+    fn narrowest(&self) -> &Permit {
+        self.model.as_ref().unwrap_or(&self.provider)
+    }
+
+    /// The provider accepted the call.
+    pub fn succeeded(&self) {
+        if let Some(model) = &self.model {
+            model.succeeded();
+        }
+        self.provider.succeeded();
+    }
+
+    /// The provider answered 429/503.
+    pub fn overloaded(&self, retry_after: Option<Duration>) {
+        self.narrowest().overloaded(retry_after);
+    }
+}
+
 /// A caller waiting for a slot. If it stops waiting after the slot was
 /// granted but before it saw it, the slot goes back.
 struct Waiting {
@@ -362,6 +438,23 @@ mod tests {
         assert_eq!(limiter.in_flight(), 2);
         drop((admitted, permits));
         assert_eq!(limiter.in_flight(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn per_model_limits_slow_only_the_model_that_was_refused() {
+        let limits = Limits::new("p", 64, true);
+        let mut busy = Vec::new();
+        for _ in 0..4 {
+            busy.push(limits.acquire("a/busy").await);
+        }
+        busy[3].overloaded(None);
+        drop(busy.pop());
+        // "a/busy" is held at 3; "b/other" and the provider are not.
+        let blocked = limits.acquire("a/busy").now_or_never();
+        assert!(blocked.is_none(), "a/busy is at its window");
+        let other = limits.acquire("b/other").now_or_never();
+        assert!(other.is_some(), "another model goes ahead");
+        assert_eq!(limits.limit(), 64);
     }
 
     #[tokio::test(start_paused = true)]

@@ -37,6 +37,7 @@
 //! delta means no answer; after some deltas (`BrokenStream`, an idle or total
 //! `Timeout`) the text received so far is what the model said.
 
+mod call_state;
 mod chat;
 mod client;
 mod error;
@@ -51,7 +52,7 @@ mod stream;
 mod suggest;
 mod wire;
 
-pub use chat::{ChatChunk, ChatMessage, ChatRequest, ChatRole, Usage};
+pub use chat::{ChatChunk, ChatMessage, ChatRequest, ChatRole, QUEUE_NOTICE, Usage};
 pub use client::LlmClient;
 pub use error::{LlmError, TimeoutKind};
 pub use failure::{Failure, explain, store_failure};
