@@ -2,6 +2,8 @@
 //! so the layers below never re-check input.
 
 mod enums;
+mod fallbacks;
+mod id;
 mod model_id;
 mod project_name;
 mod text;
@@ -9,6 +11,8 @@ mod text;
 pub use enums::{
     DiscussionKind, DiscussionStatus, FailureReason, MessageRole, MessageStatus, RoundMode,
 };
+pub use fallbacks::Fallbacks;
+pub use id::{DiscussionId, ProjectId};
 pub use model_id::{ModelId, ModelList};
 pub use project_name::ProjectName;
 pub use text::BoundedText;

@@ -7,8 +7,10 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 
 use super::chat::{ChatChunk, ChatRequest};
+use super::check::{ModelCheck, check};
 use super::error::LlmError;
-use super::models::{ModelCache, ModelInfo};
+use super::models::ModelCache;
+use super::provider::ModelInfo;
 use super::router::Router;
 use super::settings::LlmSettings;
 use super::stream::chat_stream;
@@ -101,6 +103,23 @@ impl LlmClient {
                 futures::stream::once(futures::future::ready(Err(error))).boxed()
             }
         }
+    }
+
+    /// Checks model ids (aliases allowed) against the providers' cached
+    /// `/models`, except at providers with `check_models = false`.
+    pub async fn check_models(&self, ids: &[String]) -> ModelCheck {
+        let inner = &self.inner;
+        let needed = ids.iter().any(|id| {
+            inner
+                .router
+                .route(&inner.settings, id)
+                .map_or(true, |r| r.provider.settings().check_models)
+        });
+        if !needed {
+            return ModelCheck::default();
+        }
+        let catalogue = inner.models.catalogue(&inner.router, &inner.settings).await;
+        check(ids, &catalogue, &inner.router, &inner.settings)
     }
 
     /// The adaptive concurrency limit of provider `name` right now (its own

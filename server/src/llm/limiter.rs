@@ -93,6 +93,7 @@ impl Limiter {
     }
 
     /// Calls holding a slot now.
+    #[cfg(test)]
     pub fn in_flight(&self) -> usize {
         self.lock().in_flight
     }

@@ -39,6 +39,7 @@
 
 mod call_state;
 mod chat;
+mod check;
 mod client;
 mod error;
 mod failure;
@@ -53,8 +54,9 @@ mod suggest;
 mod wire;
 
 pub use chat::{ChatChunk, ChatMessage, ChatRequest, ChatRole, QUEUE_NOTICE, Usage};
+pub use check::ModelCheck;
 pub use client::LlmClient;
 pub use error::{LlmError, TimeoutKind};
 pub use failure::{Failure, explain, store_failure};
-pub use models::ModelInfo;
+pub use provider::ModelInfo;
 pub use settings::{LlmSettings, OPENROUTER_BASE_URL, ProviderSettings, RetrySettings, Timeouts};

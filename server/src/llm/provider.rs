@@ -1,5 +1,5 @@
 //! One configured upstream: its async-openai client, HTTP transport and
-//! adaptive concurrency limits.
+//! adaptive concurrency limits, and the [`ModelInfo`] its `/models` lists.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,10 +14,21 @@ use tower::Layer;
 use super::call_state::CallState;
 use super::error::LlmError;
 use super::limiter::Limits;
-use super::models::ModelInfo;
 use super::retry::{Gate, RetryLayer};
 use super::settings::{ProviderSettings, RetrySettings};
 use super::wire::{ModelList, StreamChunk, StreamRequest, WireModel};
+
+/// One model a provider offers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModelInfo {
+    pub id: String,
+    /// Name of the provider (from settings) that listed it.
+    pub provider: String,
+    /// Display name when the provider gives one (OpenRouter), else the id.
+    pub name: String,
+    /// Context window in tokens when the provider reports it, else 0.
+    pub context_length: u64,
+}
 
 /// Cheap to clone: everything heavy is shared.
 #[derive(Clone)]
