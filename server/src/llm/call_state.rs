@@ -85,10 +85,13 @@ impl CallState {
         });
     }
 
-    /// The call got its slot at `now`.
-    pub fn end_queue(&self, now: Instant) {
+    /// The call got its slot at `now`; `waited` false when one was free
+    /// at once (the time it took is then no queueing).
+    pub fn end_queue(&self, now: Instant, waited: bool) {
         self.clock.send_modify(|c| {
-            if let Some(since) = c.queued_since.take() {
+            if let Some(since) = c.queued_since.take()
+                && waited
+            {
                 c.queued += now.saturating_duration_since(since);
             }
         });

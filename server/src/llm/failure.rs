@@ -120,7 +120,7 @@ pub fn explain(error: &LlmError, model: &str, provider: &str) -> Failure {
             says(status, detail)
         ),
         (FailureReason::BrokenStream, LlmError::BrokenStream { chunks, .. }) => format!(
-            "the answer of {model} broke off after {chunks} chunks: the text so far is kept; ask again for the rest"
+            "the answer stream of {model} broke off after {chunks} chunks: the text so far is kept; ask again for the rest"
         ),
         (FailureReason::BrokenStream, _) => format!(
             "{provider} sent data that is not a valid answer stream for {model}: ask again; if it lasts, the provider is failing"

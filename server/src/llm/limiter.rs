@@ -98,16 +98,23 @@ impl Limiter {
         self.lock().in_flight
     }
 
+    #[cfg(test)]
     /// Waits for a slot, in arrival order.
     pub async fn acquire(self: &Arc<Self>) -> Permit {
+        self.acquire_noting_wait().await.0
+    }
+
+    /// A slot, and whether the caller had to wait for it.
+    async fn acquire_noting_wait(self: &Arc<Self>) -> (Permit, bool) {
         let receiver = {
             let mut state = self.lock();
             if state.waiters.is_empty() && state.in_flight < state.limit {
                 state.in_flight += 1;
-                return Permit {
+                let permit = Permit {
                     limiter: self.clone(),
                     epoch: state.epoch,
                 };
+                return (permit, false);
             }
             let (sender, receiver) = oneshot::channel();
             state.waiters.push_back(sender);
@@ -123,10 +130,11 @@ impl Limiter {
             None => 0,
         };
         waiting.receiver = None;
-        Permit {
+        let permit = Permit {
             limiter: self.clone(),
             epoch,
-        }
+        };
+        (permit, true)
     }
 
     fn release(&self) {
@@ -221,6 +229,8 @@ pub(crate) struct Limits {
 pub(crate) struct Slot {
     model: Option<Permit>,
     provider: Permit,
+    /// The call had to wait for it (a free slot is not queueing).
+    pub waited: bool,
 }
 
 impl Limits {
@@ -251,13 +261,18 @@ impl Limits {
                 })
                 .clone()
         });
-        let model = match model_limiter {
-            Some(limiter) => Some(limiter.acquire().await),
-            None => None,
+        let (model, waited_for_model) = match model_limiter {
+            Some(limiter) => {
+                let (permit, waited) = limiter.acquire_noting_wait().await;
+                (Some(permit), waited)
+            }
+            None => (None, false),
         };
+        let (provider, waited) = self.provider.acquire_noting_wait().await;
         Slot {
             model,
-            provider: self.provider.acquire().await,
+            provider,
+            waited: waited || waited_for_model,
         }
     }
 }

@@ -120,9 +120,9 @@ async fn admit(state: &CallState, gate: Option<&Gate>) {
         state.start_queue(waiting);
         let slot = gate.limits.acquire(&gate.model).await;
         let now = Instant::now();
-        state.end_queue(now);
+        state.end_queue(now, slot.waited);
         let waited = now.saturating_duration_since(waiting);
-        if waited >= std::time::Duration::from_millis(100) {
+        if slot.waited && waited >= std::time::Duration::from_millis(100) {
             tracing::info!(
                 queue_ms = u64::try_from(waited.as_millis()).unwrap_or(u64::MAX),
                 limit = gate.limits.limit(),

@@ -63,7 +63,7 @@ async fn every_failure_has_its_reason_and_a_text_saying_what_to_do(backend: Back
             "v/cut",
             Script::new().text("a b c d").cut_after(2),
             v1::FailureReason::BrokenStream,
-            "the answer of v/cut broke off after 2 chunks",
+            "the answer stream of v/cut broke off after 2 chunks",
         ),
         (
             "v/garbled",
