@@ -59,7 +59,7 @@ pub(crate) fn check(
         if !provider.check_models {
             continue;
         }
-        if catalogue.unlisted.iter().any(|p| *p == provider.name) {
+        if catalogue.unlisted.contains(&provider.name) {
             out.unchecked.push(format!(
                 "model {id} could not be checked: the model list of provider {} could not be fetched; it is accepted as it is",
                 provider.name

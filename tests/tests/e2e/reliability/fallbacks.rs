@@ -97,10 +97,13 @@ async fn a_fallback_is_not_used_after_the_first_token() {
     );
 }
 
+/// Seat -> fallbacks, as a test writes them.
+type Pairs<'a> = &'a [(&'a str, &'a [&'a str])];
+
 #[tokio::test]
 async fn bad_fallbacks_are_refused_naming_what_is_wrong() {
     let ts = TestServer::spawn().await;
-    let cases: [(&[(&str, &[&str])], &str); 5] = [
+    let cases: [(Pairs, &str); 5] = [
         (
             &[("v/none", &["v/b"])],
             "fallbacks for v/none: it is not one of the project's models",
