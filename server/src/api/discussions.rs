@@ -27,6 +27,9 @@ impl DiscussionApi {
     }
 }
 
+/// Longest `author_name` accepted: a name, not a text.
+const MAX_AUTHOR_NAME_BYTES: usize = 512;
+
 fn required<'a>(value: &'a str, what: &str) -> Result<&'a str, Status> {
     if value.trim().is_empty() {
         Err(Status::invalid_argument(format!("{what} is required")))
@@ -133,7 +136,12 @@ impl DiscussionService for DiscussionApi {
         let id = required(&r.discussion_id, "discussion_id")?;
         let model = ModelId::parse(required(&r.model, "model")?)?;
         let content = self.text(&r.content, "content")?;
-        let sub = self.engine.mention(&owner, id, model, content).await?;
+        let author_name =
+            BoundedText::parse_optional(&r.author_name, "author_name", MAX_AUTHOR_NAME_BYTES)?;
+        let sub = self
+            .engine
+            .mention(&owner, id, model, content, author_name)
+            .await?;
         Ok(Response::new(event_stream(sub, |e| v1::MentionResponse {
             event: Some(e),
         })))

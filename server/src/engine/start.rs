@@ -88,6 +88,7 @@ impl Engine {
         discussion_id: &str,
         model: ModelId,
         content: BoundedText,
+        author_name: BoundedText,
     ) -> Result<Subscription, EngineError> {
         let check = |project: &ProjectRecord| {
             if project.models.iter().any(|m| m == model.as_str()) {
@@ -102,6 +103,7 @@ impl Engine {
         let plan = Plan::Mention {
             model: model.as_str().to_owned(),
             content: content.into_string(),
+            author_name: author_name.into_string(),
         };
         self.continue_with(owner, discussion_id, plan, Some(&check))
             .await
