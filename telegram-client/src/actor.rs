@@ -44,10 +44,7 @@ mod tests {
     #[test]
     fn private_chats_act_for_the_user_and_groups_for_the_group() {
         let state = ChatState::default();
-        assert_eq!(
-            Actor::of(ChatId(1001), &state).principal(),
-            "telegram:1001"
-        );
+        assert_eq!(Actor::of(ChatId(1001), &state).principal(), "telegram:1001");
         assert_eq!(
             Actor::of(ChatId(-500), &state).principal(),
             "telegram-group:-500"

@@ -269,19 +269,18 @@ impl AnswerEditor {
                     }
                     touched = true;
                     let id = shown.id;
-                    let message_id = match try_edit(&self.bot, self.chat, id, part, markup.clone())
-                        .await
-                    {
-                        Ok(()) => id,
-                        Err(RequestError::Api(ApiError::MessageToEditNotFound)) => {
-                            self.pace.wait_turn().await;
-                            try_send(&self.bot, self.chat, part, markup).await?.id
-                        }
-                        Err(e) => {
-                            self.throttle.record();
-                            return Err(e);
-                        }
-                    };
+                    let message_id =
+                        match try_edit(&self.bot, self.chat, id, part, markup.clone()).await {
+                            Ok(()) => id,
+                            Err(RequestError::Api(ApiError::MessageToEditNotFound)) => {
+                                self.pace.wait_turn().await;
+                                try_send(&self.bot, self.chat, part, markup).await?.id
+                            }
+                            Err(e) => {
+                                self.throttle.record();
+                                return Err(e);
+                            }
+                        };
                     self.shown[i] = ShownPart {
                         id: message_id,
                         html: part.clone(),

@@ -260,7 +260,11 @@ mod tests {
 
         let start = tokio::time::Instant::now();
         runs.wind_down(Duration::from_secs(3)).await;
-        assert_eq!(start.elapsed(), Duration::from_secs(3), "the grace, no more");
+        assert_eq!(
+            start.elapsed(),
+            Duration::from_secs(3),
+            "the grace, no more"
+        );
         assert!(saw_pause.try_recv().is_ok(), "the run was told to pause");
         assert!(
             queued_seen.try_recv().is_err(),
@@ -275,8 +279,12 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn winding_down_ends_as_soon_as_the_runs_do() {
         let runs = Runs::default();
-        runs.start(ChatId(1), "short", tokio::time::sleep(Duration::from_secs(1)))
-            .expect("start");
+        runs.start(
+            ChatId(1),
+            "short",
+            tokio::time::sleep(Duration::from_secs(1)),
+        )
+        .expect("start");
         let start = tokio::time::Instant::now();
         runs.wind_down(Duration::from_secs(10)).await;
         assert_eq!(start.elapsed(), Duration::from_secs(1));

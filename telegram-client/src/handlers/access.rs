@@ -32,7 +32,10 @@ impl Access {
     #[must_use]
     pub fn allows_chat(&self, chat: ChatId, state: &ChatState) -> bool {
         !chat.is_user()
-            && (self.chats.allows(chat) || state.migrated_from.is_some_and(|from| self.chats.allows(ChatId(from))))
+            && (self.chats.allows(chat)
+                || state
+                    .migrated_from
+                    .is_some_and(|from| self.chats.allows(ChatId(from))))
     }
 
     /// Whether `user` (if known) may use the bot in `chat`.
@@ -111,8 +114,10 @@ fn not_allowed_here(chat: ChatId) -> String {
 #[tracing::instrument(skip_all, fields(chat = update.chat.id.0))]
 pub(super) async fn joined(bot: Tg, update: ChatMemberUpdated, app: Arc<App>) -> HandlerResult {
     let chat = update.chat.id;
-    if chat.is_user() || !update.new_chat_member.kind.is_present()
-        || update.old_chat_member.kind.is_present() {
+    if chat.is_user()
+        || !update.new_chat_member.kind.is_present()
+        || update.old_chat_member.kind.is_present()
+    {
         return Ok(());
     }
     let state = app.store.get(chat).await;

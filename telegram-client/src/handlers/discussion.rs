@@ -138,8 +138,10 @@ pub(super) async fn ask(ctx: &mut Ctx, args: &str) -> HandlerResult {
     match commands::parse_ask(args) {
         Some((model, content)) => mention(ctx, &model, &content).await,
         None => {
-            ctx.reply("Usage: /ask &lt;model&gt; &lt;message&gt;, e.g. <code>/ask gpt-4o why?</code>")
-                .await
+            ctx.reply(
+                "Usage: /ask &lt;model&gt; &lt;message&gt;, e.g. <code>/ask gpt-4o why?</code>",
+            )
+            .await
         }
     }
 }
