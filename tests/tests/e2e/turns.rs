@@ -348,7 +348,7 @@ async fn a_mention_keeps_the_name_of_who_said_it(backend: Backend) {
     let events = collect(stream, LIMIT).await;
     let announced = events
         .iter()
-        .find_map(|e| match &e.payload {
+        .find_map(|t| match &t.event.payload {
             Some(v1::discussion_event::Payload::MessageCompleted(c)) => c
                 .message
                 .as_ref()
