@@ -363,3 +363,47 @@ async fn a_group_that_becomes_a_supergroup_keeps_its_projects() {
         ["kept"]
     );
 }
+
+#[tokio::test]
+async fn any_member_may_stop_the_groups_run() {
+    let w = group_world(|_| {}).await;
+    w.ts.llm.script(
+        "fake/slow",
+        Script::new()
+            .text(sentences("Slow", 200))
+            .token_pace(Duration::from_millis(50)),
+    );
+    w.tg.send_text_in(GROUP, USER, "/new long fake/slow");
+    expect_in(
+        &w.tg,
+        GROUP,
+        |m| m.text.contains("Created and selected long"),
+        "created",
+    )
+    .await;
+    w.tg.send_text_in(GROUP, USER, "/open go on and on?");
+    expect_in(
+        &w.tg,
+        GROUP,
+        |m| m.text.contains("Slow point 1."),
+        "streaming",
+    )
+    .await;
+
+    w.tg.send_text_in(GROUP, MEMBER, "/stop");
+    expect_in(
+        &w.tg,
+        GROUP,
+        |m| m.text.starts_with("⏹ Stopped."),
+        "stopped",
+    )
+    .await;
+    let discussions = w.discussions_of(&format!("telegram-group:{GROUP}")).await;
+    assert_eq!(
+        discussions[0].status,
+        moai_proto::v1::DiscussionStatus::Stopped as i32,
+        "the member stopped the run A started"
+    );
+    let answer = final_answers(&w.tg, GROUP, "fake/slow", 1).await.remove(0);
+    assert!(answer.text.ends_with("⏹ stopped"), "{}", answer.text);
+}
