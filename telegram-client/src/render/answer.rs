@@ -128,6 +128,19 @@ mod tests {
     }
 
     #[test]
+    fn a_paused_answer_keeps_its_text_and_says_it_will_be_finished() {
+        let parts = render_parts(
+            &Author::Model("m/a".into()),
+            &snapshot("So far", Phase::Paused),
+        );
+        assert_eq!(
+            parts,
+            vec![format!("🤖 <b>m/a</b>\nSo far\n\n{PAUSED_NOTE}")]
+        );
+        assert!(snapshot("", Phase::Paused).is_final(), "its editor ends");
+    }
+
+    #[test]
     fn a_streaming_answer_has_a_placeholder_and_a_marker() {
         let parts = render_parts(
             &Author::Model("m/a".into()),
