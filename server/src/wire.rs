@@ -119,6 +119,7 @@ pub fn message(m: &MessageRecord) -> v1::Message {
         answered_by: m.answered_by.clone(),
         reasoning: m.reasoning.clone(),
         queue_ms: m.queue_ms,
+        author_name: m.author_name.clone(),
     }
 }
 

@@ -9,8 +9,8 @@ use super::{MessageRecord, RoundRecord, Store, StoreError, UsageTotals, now_ms};
 use crate::domain::{FailureReason, MessageRole, MessageStatus, RoundMode};
 
 const COLUMNS: &str = "id, discussion_id, round, position, role, model, content, status, error, \
-     prompt_tokens, completion_tokens, cost_usd, latency_ms, create_time, failure_reason, \
-     answered_by, reasoning, queue_ms";
+     prompt_tokens, completion_tokens, cost_usd, latency_ms, create_time, author_name, \
+     failure_reason, answered_by, reasoning, queue_ms";
 
 impl Store {
     /// Queues round `number` (the run knows the rounds before it) without
@@ -123,5 +123,6 @@ fn message_from_row(row: &AnyRow) -> Result<MessageRecord, StoreError> {
         answered_by: row.try_get("answered_by")?,
         reasoning: row.try_get("reasoning")?,
         queue_ms: u("queue_ms")?,
+        author_name: row.try_get("author_name")?,
     })
 }

@@ -78,6 +78,8 @@ pub struct MessageRecord {
     pub reasoning: String,
     /// Time the call waited for provider slots.
     pub queue_ms: u64,
+    /// Who wrote a USER message, as the client named them (may be empty).
+    pub author_name: String,
 }
 
 /// Usage summed over a discussion.
