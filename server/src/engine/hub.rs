@@ -122,6 +122,7 @@ impl Hub {
             log: self.log.clone(),
             id,
             head: self.head.subscribe(),
+            _active: crate::metrics::Active::new(crate::metrics::SUBSCRIBERS_ACTIVE),
         }
     }
 }
@@ -135,6 +136,7 @@ pub struct Live {
     log: Arc<Mutex<Log>>,
     id: u64,
     head: watch::Receiver<u64>,
+    _active: crate::metrics::Active,
 }
 
 /// The subscriber fell more than the limit behind and was let go.

@@ -135,6 +135,7 @@ pub(crate) async fn execute(
                 ctx.discussion.id.clone(),
             )),
             closed: false,
+            _active: crate::metrics::Active::new(crate::metrics::RUNS_ACTIVE),
         };
         if let Err(e) = run_plan(&ctx, plan, is_new).await {
             tracing::error!(error = %e, "run failed on the store");
@@ -188,6 +189,7 @@ struct RunGuard {
     discussion_id: String,
     heartbeat: tokio::task::JoinHandle<()>,
     closed: bool,
+    _active: crate::metrics::Active,
 }
 
 impl Drop for RunGuard {

@@ -102,6 +102,7 @@ impl Speaker<'_> {
         .await;
 
         let started = Instant::now();
+        let (mut first_token, mut failure) = (None, None);
         let flush_every = ctx.inner.limits.flush_interval();
         let mut last_flush = Instant::now();
         let mut stream = ctx.inner.llm.stream_chat(ChatRequest {
@@ -138,6 +139,7 @@ impl Speaker<'_> {
                     if text.is_empty() {
                         continue;
                     }
+                    first_token.get_or_insert_with(|| started.elapsed());
                     m.content.push_str(&text);
                     ctx.publish(Payload::MessageDelta(v1::MessageDelta {
                         message_id: m.id.clone(),
@@ -155,14 +157,22 @@ impl Speaker<'_> {
                     m.completion_tokens = u.completion_tokens;
                     m.cost_usd = u.cost_usd;
                 }
-                Some(Err(e)) => break Ending::Failed(e.to_string()),
-                None if m.content.trim().is_empty() => break Ending::Failed("empty answer".into()),
+                Some(Err(e)) => {
+                    failure = Some(crate::metrics::failure_reason(&e));
+                    break Ending::Failed(e.to_string());
+                }
+                None if m.content.trim().is_empty() => {
+                    failure = Some("empty_answer");
+                    break Ending::Failed("empty answer".into());
+                }
                 None => break Ending::Complete,
             }
         };
         // Dropping the stream closes the upstream request at once.
         drop(stream);
         m.latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let provider = ctx.inner.llm.provider_for(&m.model).unwrap_or_default();
+        crate::metrics::model_call(&m, &provider, first_token, failure);
         match &ending {
             Ending::Complete => m.status = MessageStatus::Complete,
             Ending::Failed(reason) => {

@@ -138,7 +138,9 @@ impl Call {
     /// Waits for a slot, then sends the request (retrying per settings) until
     /// the response head is in.
     async fn open(&mut self) -> Result<Streaming, LlmError> {
+        let queued = Instant::now();
         let slot = self.route.provider.acquire_slot().await?;
+        crate::metrics::provider_queue(self.route.provider.name(), queued.elapsed());
         let started = Instant::now();
         self.started = Some(started);
         let total_deadline = started + self.timeouts.total();
