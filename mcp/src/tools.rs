@@ -26,7 +26,7 @@ use crate::render::discussion_text;
 pub struct AskCouncil {
     /// The question every model of the project answers at once.
     pub question: String,
-    /// Project name or id; your first project when left out.
+    /// Project name or id; the default project (else your first) when left out.
     #[serde(default)]
     pub project: Option<String>,
 }
@@ -36,7 +36,7 @@ pub struct AskCouncil {
 pub struct Discuss {
     /// What the models discuss, in turns, each seeing what was said before.
     pub topic: String,
-    /// Project name or id; your first project when left out.
+    /// Project name or id; the default project (else your first) when left out.
     #[serde(default)]
     pub project: Option<String>,
     /// How many rounds; the server's default when left out.
@@ -54,6 +54,8 @@ pub struct GetDiscussion {
 /// moai's MCP server over `council`.
 pub struct MoaiMcp<C: Council> {
     council: Arc<C>,
+    /// The project a tool uses when it names none; else the caller's first.
+    default_project: Option<String>,
     tool_router: ToolRouter<Self>,
 }
 
@@ -61,6 +63,7 @@ impl<C: Council> Clone for MoaiMcp<C> {
     fn clone(&self) -> Self {
         Self {
             council: self.council.clone(),
+            default_project: self.default_project.clone(),
             tool_router: self.tool_router.clone(),
         }
     }
@@ -135,14 +138,24 @@ impl<C: Council> MoaiMcp<C> {
     pub fn new(council: C) -> Self {
         Self {
             council: Arc::new(council),
+            default_project: None,
             tool_router: Self::tool_router(),
         }
+    }
+
+    /// Tools that name no project use `project` (a name or id).
+    pub fn with_default_project(mut self, project: Option<String>) -> Self {
+        self.default_project = project;
+        self
     }
 
     /// The project a tool names (name or id), or the caller's first.
     async fn project(&self, ext: &Extensions, wanted: Option<&str>) -> Result<v1::Project, Status> {
         let projects = self.council.list_projects(ext).await?;
-        let wanted = wanted.map(str::trim).filter(|w| !w.is_empty());
+        let wanted = wanted
+            .or(self.default_project.as_deref())
+            .map(str::trim)
+            .filter(|w| !w.is_empty());
         let found = match wanted {
             Some(w) => projects.into_iter().find(|p| p.name == w || p.id == w),
             None => projects.into_iter().next(),

@@ -150,7 +150,8 @@ pub enum Command {
     /// Serve moai to an AI assistant over MCP on stdin/stdout
     ///
     /// Tools: ask_council(question, project?), discuss(topic, project?, rounds?),
-    /// list_projects, get_discussion(id). Without a project they use your first one.
+    /// list_projects, get_discussion(id). Without a project they use -p/--project,
+    /// else your first one.
     /// Configure the assistant to run `moai mcp` (with --server and --api-key or
     /// MOAI_SERVER and MOAI_API_KEY when the server is not the local one).
     Mcp,

@@ -19,6 +19,7 @@ use crate::session::Session;
 pub async fn run(session: &mut Session) -> Result<ExitCode, CliError> {
     let client = session.client().await?;
     let running = MoaiMcp::new(GrpcCouncil(client))
+        .with_default_project(session.global.project.clone())
         .serve(rmcp::transport::stdio())
         .await
         .map_err(|e| CliError::Internal(format!("MCP handshake failed: {e}")))?;

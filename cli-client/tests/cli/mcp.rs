@@ -13,7 +13,11 @@ use serde_json::json;
 use crate::support::Moai;
 
 async fn start(moai: &Moai) -> McpClient {
-    let (transport, _) = TokioChildProcess::builder(moai.command(&["mcp"]))
+    start_with(moai, &["mcp"]).await
+}
+
+async fn start_with(moai: &Moai, args: &[&str]) -> McpClient {
+    let (transport, _) = TokioChildProcess::builder(moai.command(args))
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("moai mcp starts");
@@ -131,6 +135,10 @@ async fn discuss_over_stdio_runs_the_rounds_asked_for() {
     );
     assert!(!answer.contains("## Round 3"), "{answer}");
     assert!(answer.contains("## Consensus"), "{answer}");
+    assert!(
+        answer.contains("(project debate)") && !answer.contains("Other."),
+        "{answer}"
+    );
     // Two members in two rounds, and the summary.
     let progress = wait_progress(&client, 5, Duration::from_secs(10)).await;
     assert_eq!(progress.len(), 5, "{progress:?}");

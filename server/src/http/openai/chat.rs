@@ -235,10 +235,10 @@ async fn deliberate(
             Some(Payload::MessageCompleted(c)) => {
                 if let Some(m) = &c.message {
                     // Whatever the deltas did not carry.
-                    if let Some(rest) = m.content.strip_prefix(content.as_str()) {
-                        if !rest.is_empty() {
-                            emit(Piece::Content(rest.to_owned()));
-                        }
+                    if let Some(rest) = m.content.strip_prefix(content.as_str())
+                        && !rest.is_empty()
+                    {
+                        emit(Piece::Content(rest.to_owned()));
                     }
                     content = m.content.clone();
                 }
