@@ -89,6 +89,9 @@ pub struct Limits {
     /// Largest request body the HTTP listener reads, in bytes; larger ones
     /// are refused before they are parsed.
     pub max_http_body_bytes: usize,
+    /// How long a cancelled run (stop, project delete, the end of the
+    /// shutdown grace) gets to store what it has and close, in seconds.
+    pub stop_wait_secs: u64,
 }
 
 impl Default for Limits {
@@ -104,6 +107,7 @@ impl Default for Limits {
             shutdown_grace_secs: 10,
             run_lease_secs: 30,
             max_http_body_bytes: 1024 * 1024,
+            stop_wait_secs: 10,
         }
     }
 }
@@ -122,6 +126,11 @@ impl Limits {
     /// `run_lease_secs` as a duration.
     pub fn run_lease(&self) -> Duration {
         Duration::from_secs(self.run_lease_secs.max(1))
+    }
+
+    /// `stop_wait_secs` as a duration.
+    pub fn stop_wait(&self) -> Duration {
+        Duration::from_secs(self.stop_wait_secs)
     }
 }
 

@@ -7,10 +7,10 @@ use axum::response::Response;
 use tonic::metadata::MetadataMap;
 
 use super::{ApiError, HttpState};
-use crate::auth::AuthError;
 
 /// Authenticates the request and stores its [`crate::auth::Principal`] in
-/// the request extensions, or answers 401 (403 for a user key naming a user).
+/// the request extensions, or answers as the gRPC port would: 401 (403 for
+/// a user key naming a user).
 pub async fn require(
     State(state): State<HttpState>,
     mut req: Request,
@@ -23,9 +23,6 @@ pub async fn require(
             req.extensions_mut().insert(principal);
             Ok(next.run(req).await)
         }
-        Err(AuthError::UserHeaderNotAllowed) => Err(ApiError::Forbidden(
-            AuthError::UserHeaderNotAllowed.to_string(),
-        )),
-        Err(e) => Err(ApiError::Unauthorized(e.to_string())),
+        Err(e) => Err(ApiError::Status(e.into())),
     }
 }

@@ -12,12 +12,6 @@ use crate::engine::EngineError;
 /// Why an HTTP request failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    /// No key, or one the server does not know.
-    #[error("{0}")]
-    Unauthorized(String),
-    /// A user key naming an end user.
-    #[error("{0}")]
-    Forbidden(String),
     /// A malformed, oversized or incomplete request.
     #[error("{0}")]
     BadRequest(String),
@@ -27,7 +21,8 @@ pub enum ApiError {
     /// Every model failed, or the summary did.
     #[error("{0}")]
     Upstream(String),
-    /// What the engine or the store refused or failed.
+    /// What auth, the engine or the store refused or failed, as the gRPC
+    /// port would say it.
     #[error("{}", .0.message())]
     Status(tonic::Status),
 }
@@ -69,16 +64,6 @@ impl ApiError {
     fn parts(&self) -> (StatusCode, &'static str, &'static str) {
         use tonic::Code;
         match self {
-            Self::Unauthorized(_) => (
-                StatusCode::UNAUTHORIZED,
-                "authentication_error",
-                "invalid_api_key",
-            ),
-            Self::Forbidden(_) => (
-                StatusCode::FORBIDDEN,
-                "permission_error",
-                "permission_denied",
-            ),
             Self::BadRequest(_) => (
                 StatusCode::BAD_REQUEST,
                 "invalid_request_error",
@@ -171,9 +156,9 @@ mod tests {
             StatusCode::NOT_FOUND
         );
         assert_eq!(
-            status(ApiError::Status(tonic::Status::resource_exhausted(
-                "budget"
-            ))),
+            status(ApiError::Status(
+                crate::engine::SubscriptionError::Lagged { last_seq: 1 }.into()
+            )),
             StatusCode::TOO_MANY_REQUESTS
         );
         assert_eq!(
@@ -184,7 +169,7 @@ mod tests {
 
     #[test]
     fn the_body_has_openais_error_shape() {
-        let body = ApiError::Unauthorized("invalid API key".into()).body();
+        let body = ApiError::Status(crate::auth::AuthError::Invalid.into()).body();
         assert_eq!(body["error"]["message"], "invalid API key");
         assert_eq!(body["error"]["type"], "authentication_error");
         assert_eq!(body["error"]["code"], "invalid_api_key");

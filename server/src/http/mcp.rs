@@ -13,7 +13,7 @@ use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, Stream
 use tokio_util::sync::CancellationToken;
 use tonic::Status;
 
-use crate::auth::Principal;
+use crate::auth::{AuthError, Principal};
 use crate::domain::BoundedText;
 use crate::engine::{Engine, StartTarget, Subscription};
 use crate::wire;
@@ -44,7 +44,7 @@ fn caller(ext: &Extensions) -> Result<Principal, Status> {
     ext.get::<http::request::Parts>()
         .and_then(|parts| parts.extensions.get::<Principal>())
         .cloned()
-        .ok_or_else(|| Status::unauthenticated("missing API key"))
+        .ok_or_else(|| Status::from(AuthError::Missing))
 }
 
 fn events(sub: Subscription) -> Events {
@@ -70,7 +70,7 @@ impl Council for EngineCouncil {
         let owner = caller(ext)?;
         let projects = super::openai::all_projects(&self.0, &owner)
             .await
-            .map_err(|e| Status::internal(e.to_string()))?;
+            .map_err(Status::from)?;
         Ok(projects.iter().map(wire::project).collect())
     }
 

@@ -7,7 +7,7 @@ mod wire;
 
 use crate::auth::Principal;
 use crate::engine::Engine;
-use crate::store::{PageCursor, ProjectRecord};
+use crate::store::{PageCursor, ProjectRecord, StoreError};
 
 use super::ApiError;
 
@@ -18,7 +18,7 @@ pub const MODEL_PREFIX: &str = "moai/";
 pub async fn all_projects(
     engine: &Engine,
     owner: &Principal,
-) -> Result<Vec<ProjectRecord>, ApiError> {
+) -> Result<Vec<ProjectRecord>, StoreError> {
     const PAGE: usize = 200;
     let mut out = Vec::new();
     let mut cursor: Option<PageCursor> = None;
