@@ -102,9 +102,10 @@ impl Progress<'_> {
 }
 
 /// Reads a run's events to its end, reporting each finished member.
-/// Returns the discussion id.
-async fn follow(mut events: Events, progress: &mut Progress<'_>) -> Result<String, Status> {
+/// Returns the discussion id and how many members answered.
+async fn follow(mut events: Events, progress: &mut Progress<'_>) -> Result<(String, u32), Status> {
     let mut id = String::new();
+    let mut answered = 0;
     let mut roles = HashMap::new();
     while let Some(event) = events.next().await {
         let event = event?;
@@ -118,6 +119,7 @@ async fn follow(mut events: Events, progress: &mut Progress<'_>) -> Result<Strin
             Some(Payload::MessageCompleted(v1::MessageCompleted { message: Some(m) }))
                 if m.role != MessageRole::User as i32 =>
             {
+                answered += 1;
                 progress.step(format!("{} answered", m.model)).await;
             }
             Some(Payload::MessageFailed(f)) => {
@@ -129,7 +131,7 @@ async fn follow(mut events: Events, progress: &mut Progress<'_>) -> Result<Strin
             _ => {}
         }
     }
-    Ok(id)
+    Ok((id, answered))
 }
 
 #[tool_router]
@@ -168,14 +170,24 @@ impl<C: Council> MoaiMcp<C> {
         })
     }
 
-    /// Summarizes a discussion and renders it whole.
+    /// Summarizes a discussion and renders it whole; a discussion where
+    /// no member answered is not summarized but reported as failed.
     async fn conclude(
         &self,
         ext: &Extensions,
-        id: &str,
+        (id, answered): (String, u32),
         project: &v1::Project,
         progress: &mut Progress<'_>,
     ) -> Result<String, Status> {
+        let id = id.as_str();
+        if answered == 0 {
+            let d = self.council.get_discussion(ext, id).await?;
+            return Err(Status::unavailable(format!(
+                "no model of project {} answered:\n\n{}",
+                project.name,
+                discussion_text(&d, &project.name)
+            )));
+        }
         let summary = self.council.summarize(ext, id).await?;
         follow(summary, progress).await?;
         let d = self.council.get_discussion(ext, id).await?;
@@ -202,8 +214,8 @@ impl<C: Council> MoaiMcp<C> {
             .council
             .open(&ctx.extensions, &project.id, &args.question)
             .await?;
-        let id = follow(events, &mut progress).await?;
-        self.conclude(&ctx.extensions, &id, &project, &mut progress)
+        let followed = follow(events, &mut progress).await?;
+        self.conclude(&ctx.extensions, followed, &project, &mut progress)
             .await
     }
 
@@ -228,8 +240,8 @@ impl<C: Council> MoaiMcp<C> {
             .council
             .start(&ctx.extensions, &project.id, &args.topic, rounds)
             .await?;
-        let id = follow(events, &mut progress).await?;
-        self.conclude(&ctx.extensions, &id, &project, &mut progress)
+        let followed = follow(events, &mut progress).await?;
+        self.conclude(&ctx.extensions, followed, &project, &mut progress)
             .await
     }
 

@@ -162,5 +162,26 @@ async fn tool_errors_say_what_is_wrong() {
     .await;
     assert_eq!(missing.is_error, Some(true));
     assert!(text(&missing).contains("not found"), "{missing:?}");
+
+    // No member answers: the tool fails, naming why, and no summary runs.
+    project(&moai, &ts, "down", &[("v/down", "")]).await;
+    ts.llm.script("v/down", Script::new().fail(400));
+    let failed = call(
+        &client,
+        "ask_council",
+        json!({"question": "Up?", "project": "down"}),
+    )
+    .await;
+    assert_eq!(failed.is_error, Some(true));
+    let said = text(&failed);
+    assert!(
+        said.contains("no model of project down answered") && said.contains("v/down"),
+        "{said}"
+    );
+    assert_eq!(
+        ts.llm.requests_for("v/down").len(),
+        1,
+        "no summary was asked for"
+    );
     let _ = client.cancel().await;
 }

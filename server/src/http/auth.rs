@@ -19,7 +19,6 @@ pub async fn require(
     let metadata = MetadataMap::from_headers(req.headers().clone());
     match state.keys.authenticate(&metadata) {
         Ok(principal) => {
-            tracing::Span::current().record("principal", principal.as_str());
             req.extensions_mut().insert(principal);
             Ok(next.run(req).await)
         }

@@ -406,3 +406,68 @@ async fn healthz_answers_when_the_store_is_ready() {
         .expect("response");
     assert_eq!(response.status(), 200);
 }
+
+#[tokio::test]
+async fn a_streamed_completion_ends_cleanly_when_the_server_shuts_down() {
+    let ts = TestServer::spawn().await;
+    council(&ts, "research", "sd").await;
+    let (one, two, _) = members("sd");
+    for model in [&one, &two] {
+        ts.llm.script(
+            model,
+            Script::new()
+                .text("Slow but sure.")
+                .first_token_delay(std::time::Duration::from_millis(800)),
+        );
+    }
+    let http_url = ts.http_url.clone();
+    let mut response = reqwest::Client::new()
+        .post(format!("{http_url}/v1/chat/completions"))
+        .bearer_auth(&ts.key)
+        .json(&json!({"model": "moai/research", "stream": true, "messages": [{"role": "user", "content": "Still there?"}]}))
+        .send()
+        .await
+        .expect("response");
+    let mut body = String::from_utf8_lossy(
+        &response
+            .chunk()
+            .await
+            .expect("a chunk")
+            .expect("the role chunk"),
+    )
+    .into_owned();
+
+    // Stops the gRPC server and the HTTP listener; fails past 30 s or on an error.
+    let _ = ts.stop().await;
+
+    while let Some(chunk) = response.chunk().await.expect("the stream ends cleanly") {
+        body.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    let data: Vec<&str> = body
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .collect();
+    assert_eq!(data.last(), Some(&"[DONE]"), "{body}");
+    let events: Vec<Value> = data[..data.len() - 1]
+        .iter()
+        .map(|d| serde_json::from_str(d).expect("every event is JSON"))
+        .collect();
+    // The members finish within the grace; a summary asked for once
+    // shutdown began is refused as unavailable, never cut off mid-stream.
+    let errors: Vec<&Value> = events.iter().filter(|v| v.get("error").is_some()).collect();
+    assert!(
+        errors.iter().all(|e| e["error"]["code"] == "unavailable"),
+        "{body}"
+    );
+    let finished = events
+        .iter()
+        .any(|v| v["choices"][0]["finish_reason"] == "stop");
+    assert!(
+        finished != !errors.is_empty(),
+        "a finish or an error: {body}"
+    );
+    assert!(
+        reqwest::get(format!("{http_url}/healthz")).await.is_err(),
+        "the listener is closed"
+    );
+}
