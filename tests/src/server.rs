@@ -49,6 +49,8 @@ pub struct TestOptions {
     pub configured_keys: bool,
     /// Use this existing database (another replica's) instead of a fresh one.
     pub database_url: Option<String>,
+    /// Browser origins allowed to call over gRPC-Web (CORS).
+    pub grpc_web_origins: Vec<String>,
 }
 
 impl Default for TestOptions {
@@ -60,6 +62,7 @@ impl Default for TestOptions {
             llm: Box::new(|_| {}),
             configured_keys: true,
             database_url: None,
+            grpc_web_origins: Vec::new(),
         }
     }
 }
@@ -76,6 +79,8 @@ pub struct TestServer {
     pub addr: SocketAddr,
     /// `http://127.0.0.1:<port>`
     pub url: String,
+    /// The HTTP listener (OpenAI-compatible API, MCP, metrics): `http://127.0.0.1:<port>`.
+    pub http_url: String,
     /// Alice's user key.
     pub key: String,
     /// Bob's user key.
@@ -207,7 +212,7 @@ impl TestServer {
                 )
             }
         };
-        let settings = test_settings(
+        let mut settings = test_settings(
             data_dir.path(),
             database_url.clone(),
             &llm,
@@ -215,10 +220,15 @@ impl TestServer {
             options.llm,
             options.configured_keys,
         );
+        settings.grpc_web_origins = options.grpc_web_origins;
         let app = moai_server::Application::build(settings)
             .await
             .expect("the server starts");
         let addr = app.local_addr();
+        let http_url = app
+            .http_addr()
+            .map(|a| format!("http://{a}"))
+            .unwrap_or_default();
         let (stop, stopped) = oneshot::channel::<()>();
         let handle = tokio::spawn(async move {
             app.run_until(async move {
@@ -230,6 +240,7 @@ impl TestServer {
         Self {
             addr,
             url: format!("http://{addr}"),
+            http_url,
             key: ALICE_KEY.to_owned(),
             key_b: BOB_KEY.to_owned(),
             gateway_key: GATEWAY_KEY.to_owned(),
@@ -313,6 +324,7 @@ pub fn test_settings(
 ) -> Settings {
     let mut settings = Settings {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        http_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
         data_dir: PathBuf::from(data_dir),
         database_url,
         limits: Limits {

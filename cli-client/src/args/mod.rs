@@ -155,6 +155,15 @@ pub enum Command {
     /// Show the server, key source, current project and discussion
     Status,
 
+    /// Serve moai to an AI assistant over MCP on stdin/stdout
+    ///
+    /// Tools: ask_council(question, project?), discuss(topic, project?, rounds?),
+    /// list_projects, get_discussion(id). Without a project they use -p/--project,
+    /// else your first one.
+    /// Configure the assistant to run `moai mcp` (with --server and --api-key or
+    /// MOAI_SERVER and MOAI_API_KEY when the server is not the local one).
+    Mcp,
+
     /// Print a shell completion script (e.g. `moai completions bash > /etc/bash_completion.d/moai`)
     Completions {
         /// The shell

@@ -12,6 +12,7 @@ pub mod current;
 pub mod discuss;
 pub mod discussions;
 pub mod export;
+pub mod mcp;
 pub mod models;
 pub mod open;
 pub mod project;
@@ -45,6 +46,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Watch(args) => watch::run(session, args).await,
         Command::Export(args) => export::run(session, args).await,
         Command::Models(args) => models::run(session, args).await,
+        Command::Mcp => mcp::run(session).await,
         Command::Completions { shell } => completions(shell),
     }
 }
@@ -74,6 +76,7 @@ fn name(command: &Command) -> &'static str {
         Command::Watch(_) => "watch",
         Command::Export(_) => "export",
         Command::Models(_) => "models",
+        Command::Mcp => "mcp",
         Command::Completions { .. } => "completions",
     }
 }

@@ -154,6 +154,7 @@ pub(super) async fn execute(
                 ctx.discussion.id.clone(),
             )),
             closed: false,
+            _active: crate::metrics::Active::new(crate::metrics::RUNS_ACTIVE),
         };
         let history = match origin {
             Origin::New => {
@@ -227,6 +228,7 @@ struct RunGuard {
     discussion_id: String,
     heartbeat: tokio::task::JoinHandle<()>,
     closed: bool,
+    _active: crate::metrics::Active,
 }
 
 impl Drop for RunGuard {

@@ -145,10 +145,13 @@ impl Speaker<'_> {
             .await;
 
         let started = Instant::now();
+        let mut first_token = None;
         let mut fallbacks = turn.fallbacks.into_iter();
         let mut caller = turn.model.clone();
         let ending = loop {
-            let end = self.call(&mut m, &caller, turn.messages.clone()).await;
+            let end = self
+                .call(&mut m, &caller, turn.messages.clone(), started, &mut first_token)
+                .await;
             match end {
                 CallEnd::Complete => break Ending::Complete,
                 CallEnd::Interrupted => break Ending::Interrupted,
@@ -178,6 +181,12 @@ impl Speaker<'_> {
             }
         };
         m.latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let failure = match &ending {
+            Ending::Failed(failure) => Some(failure.reason.as_str()),
+            Ending::Complete | Ending::Interrupted => None,
+        };
+        let provider = self.llm.provider_for(&m.model).unwrap_or_default();
+        crate::metrics::model_call(&m, &provider, first_token, failure);
         let mut ending = ending;
         match &ending {
             Ending::Complete => m.status = MessageStatus::Complete,
@@ -228,6 +237,8 @@ impl Speaker<'_> {
         m: &mut MessageRecord,
         model: &str,
         messages: Vec<ChatMessage>,
+        started: Instant,
+        first_token: &mut Option<Duration>,
     ) -> CallEnd {
         let flush_every = self.flush_every;
         let mut last_flush = Instant::now();
@@ -273,6 +284,7 @@ impl Speaker<'_> {
                         continue;
                     }
                     silent = false;
+                    first_token.get_or_insert_with(|| started.elapsed());
                     m.content.push_str(&text);
                     m.reasoning.push_str(&reasoning);
                     self.hub
