@@ -43,7 +43,7 @@ impl AttemptClock {
         *self.started.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn set(&self, at: Instant) {
+    pub(super) fn set(&self, at: Instant) {
         *self.started.lock().unwrap_or_else(|p| p.into_inner()) = at;
     }
 }
