@@ -206,7 +206,7 @@ async fn recovery_interrupts_the_run_its_answers_and_says_so(backend: Backend) {
         .await
         .expect("recover");
 
-    assert_eq!(recovered, [id.clone()]);
+    assert_eq!(recovered, std::slice::from_ref(&id));
     assert_eq!(
         status(&store, "alice", &id).await,
         DiscussionStatus::Interrupted
