@@ -64,6 +64,7 @@ fn streaming(discussion_id: &str, content: &str) -> MessageRecord {
         cost_usd: 0.0,
         latency_ms: 0,
         create_time: now_ms(),
+        author_name: String::new(),
     }
 }
 
