@@ -82,6 +82,15 @@ impl RunContext {
         }
     }
 
+    /// The fallbacks of seat `model`, in order.
+    fn fallbacks(&self, model: &str) -> Vec<String> {
+        self.project
+            .fallbacks
+            .get(model)
+            .cloned()
+            .unwrap_or_default()
+    }
+
     fn budget(&self, model: &str) -> usize {
         self.inner.llm.settings().context_budget(model)
     }
@@ -310,6 +319,7 @@ async fn parallel_round(ctx: &RunContext, transcript: &mut Transcript) -> Result
             model: model.clone(),
             role: MessageRole::Model,
             messages,
+            fallbacks: ctx.fallbacks(model),
         })
     });
     let answers = futures::future::join_all(turns).await;
@@ -338,6 +348,7 @@ async fn sequential_round(ctx: &RunContext, transcript: &mut Transcript) -> Resu
                 model: model.clone(),
                 role: MessageRole::Model,
                 messages,
+                fallbacks: ctx.fallbacks(model),
             })
             .await;
         heard(transcript, &answer);
@@ -367,6 +378,7 @@ async fn mention_round(
             model: model.to_owned(),
             role: MessageRole::Model,
             messages,
+            fallbacks: ctx.fallbacks(model),
         })
         .await;
     heard(transcript, &answer);
@@ -393,6 +405,7 @@ async fn summary_round(
         .speaker(number)
         .speak(Turn {
             position: 0,
+            fallbacks: ctx.fallbacks(&model),
             model,
             role: MessageRole::Summary,
             messages,

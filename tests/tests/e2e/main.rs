@@ -5,6 +5,7 @@ mod llm;
 mod open;
 mod platform;
 mod projects;
+mod reliability;
 mod replicas;
 mod store;
 mod support;
