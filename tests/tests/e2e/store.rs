@@ -25,6 +25,7 @@ fn new_project(name: &str) -> NewProject {
         models: ModelList::parse(&["a/one"], 4).expect("models"),
         system_prompt: String::new(),
         summarizer_model: String::new(),
+        fallbacks: Default::default(),
     }
 }
 
@@ -65,6 +66,10 @@ fn streaming(discussion_id: &str, content: &str) -> MessageRecord {
         latency_ms: 0,
         create_time: now_ms(),
         author_name: String::new(),
+        failure_reason: None,
+        answered_by: String::new(),
+        reasoning: String::new(),
+        queue_ms: 0,
     }
 }
 
