@@ -1,8 +1,14 @@
 //! Durable state through sqlx's `Any` driver, so one set of queries serves the
 //! embedded SQLite default and PostgreSQL. Queries use `$n` placeholders and
 //! portable SQL (the group-commit writer's long multi-row statements use `?`
-//! on SQLite; see `writer::placeholders`); only the migrations differ per
+//! on SQLite; see `rows::placeholders`); only the migrations differ per
 //! backend (column types).
+//!
+//! Reads go to the pool; every write is a command of the one writer
+//! (`writer.rs`), which commits in queue order: the multi-row statements in
+//! `rows.rs`, the conditional ones in `statements.rs`. The files named
+//! after tables (`projects`, `discussions`, `messages`, `events`) hold the
+//! [`Store`] methods for them; `records` the rows handed in and out.
 
 mod discussions;
 mod events;

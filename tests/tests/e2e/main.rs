@@ -8,5 +8,6 @@ mod platform;
 mod projects;
 mod reliability;
 mod replicas;
+mod store;
 mod support;
 mod turns;
