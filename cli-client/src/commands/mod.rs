@@ -9,6 +9,7 @@ use crate::session::Session;
 
 pub mod ask;
 pub mod current;
+pub mod demo;
 pub mod discuss;
 pub mod discussions;
 pub mod export;
@@ -45,6 +46,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Watch(args) => watch::run(session, args).await,
         Command::Export(args) => export::run(session, args).await,
         Command::Models(args) => models::run(session, args).await,
+        Command::Demo(args) => demo::run(session, args).await,
         Command::Completions { shell } => completions(shell),
     }
 }
@@ -74,6 +76,7 @@ fn name(command: &Command) -> &'static str {
         Command::Watch(_) => "watch",
         Command::Export(_) => "export",
         Command::Models(_) => "models",
+        Command::Demo(_) => "demo",
         Command::Completions { .. } => "completions",
     }
 }
