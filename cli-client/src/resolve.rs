@@ -138,7 +138,13 @@ async fn project_of_current_discussion(session: &mut Session) -> Result<String, 
     {
         return Ok(id);
     }
-    Ok(current_project(session).await?.id)
+    match current_project(session).await {
+        Ok(project) => Ok(project.id),
+        Err(CliError::Usage(why)) => {
+            Err(CliError::Usage(format!("no current discussion, and {why}")))
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// The current discussion of the project a command means; one that no longer

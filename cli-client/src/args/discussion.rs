@@ -43,6 +43,14 @@ pub struct DiscussionRef {
     pub discussion: Option<String>,
 }
 
+/// `moai status`
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Wait up to SECS for the server to answer (for scripts that just started it)
+    #[arg(long, value_name = "SECS")]
+    pub wait: Option<u64>,
+}
+
 /// `moai demo`
 #[derive(Debug, Args)]
 pub struct DemoArgs {

@@ -155,7 +155,7 @@ pub enum Command {
     Models(ModelsArgs),
 
     /// Show the server, key source, current project and discussion
-    Status,
+    Status(StatusArgs),
 
     /// Try moai offline: start stand-in models and a server, then run a roundtable
     #[command(long_about = DEMO_HELP)]

@@ -1,6 +1,8 @@
 //! `moai use <PROJECT>` and `moai status`: the current project and discussion.
 
-use crate::args::UseArgs;
+use std::time::Duration;
+
+use crate::args::{StatusArgs, UseArgs};
 use crate::config;
 use crate::errors::{CliError, ExitCode};
 use crate::output::Mode;
@@ -39,14 +41,30 @@ pub async fn use_project(session: &mut Session, args: UseArgs) -> Result<ExitCod
 ///
 /// # Errors
 /// The connection's error, after everything known has been printed.
-pub async fn status(session: &mut Session) -> Result<ExitCode, CliError> {
+pub async fn status(session: &mut Session, args: StatusArgs) -> Result<ExitCode, CliError> {
+    let deadline = args
+        .wait
+        .map(|secs| tokio::time::Instant::now() + Duration::from_secs(secs));
+    let connection = loop {
+        // The server first (is it running?), then the key: as every command.
+        let connection = match session.client().await {
+            Ok(client) => resolve::all_projects(&client).await.map(|p| p.len()),
+            Err(e) => Err(e),
+        };
+        // A server just started may not listen yet, nor have written its key.
+        let starting = matches!(
+            connection,
+            Err(CliError::Unreachable { .. } | CliError::NoKey { .. })
+        );
+        match deadline {
+            Some(deadline) if starting && tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            _ => break connection,
+        }
+    };
     let remembered = session.remembered();
     let key = config::resolve_key(session.global.api_key.as_deref());
-    // The server first (is it running?), then the key: as every command.
-    let connection = match session.client().await {
-        Ok(client) => resolve::all_projects(&client).await.map(|p| p.len()),
-        Err(e) => Err(e),
-    };
     let key_source = key
         .as_ref()
         .map_or_else(|_| "none".to_string(), |k| k.source.clone());

@@ -34,7 +34,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
     match cli.command {
         Command::Project(command) => project::run(session, command).await,
         Command::Use(args) => current::use_project(session, args).await,
-        Command::Status => current::status(session).await,
+        Command::Status(args) => current::status(session, args).await,
         Command::Open(args) => open::run(session, args).await,
         Command::Discuss(args) => discuss::run(session, args).await,
         Command::Next(args) => discuss::next(session, args).await,
@@ -64,7 +64,7 @@ fn name(command: &Command) -> &'static str {
             ProjectCommand::Edit(_) => "project edit",
         },
         Command::Use(_) => "use",
-        Command::Status => "status",
+        Command::Status(_) => "status",
         Command::Open(_) => "open",
         Command::Discuss(_) => "discuss",
         Command::Next(_) => "next",
