@@ -22,16 +22,29 @@ const TICK: Duration = Duration::from_millis(100);
 ///
 /// # Errors
 /// The stream's error status, mapped by `errors`; a failed write.
-#[tracing::instrument(skip_all, fields(command = session.command))]
 pub async fn follow<T: EventResponse>(
     session: &mut Session,
     stream: Streaming<T>,
     errors: impl Fn(Status) -> CliError,
 ) -> Result<ExitCode, CliError> {
+    follow_from(session, stream, errors, Progress::new()).await
+}
+
+/// Like [`follow`], on top of what `progress` already holds (the earlier
+/// part of the run a `watch --after` does not show again, but counts).
+///
+/// # Errors
+/// As [`follow`].
+#[tracing::instrument(skip_all, fields(command = session.command))]
+pub async fn follow_from<T: EventResponse>(
+    session: &mut Session,
+    stream: Streaming<T>,
+    errors: impl Fn(Status) -> CliError,
+    mut progress: Progress,
+) -> Result<ExitCode, CliError> {
     let mut stream = Events::Call(stream);
     let mut reattached = 0;
     let mut renderer = session.out.renderer();
-    let mut progress = Progress::new();
     let mut ticker = tokio::time::interval(TICK);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let detach = detach_signal();

@@ -265,3 +265,45 @@ async fn sigterm_detaches_like_ctrl_c_and_the_run_goes_on() {
         .expect("discussion");
     assert_eq!(d.status, DiscussionStatus::Idle as i32);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_after_a_seq_counts_the_whole_run_in_its_footer() {
+    let ts = TestServer::spawn().await;
+    ts.llm.script("v/good", Script::new().text("Fine."));
+    ts.llm.script("v/bad", Script::new().fail(500));
+    let moai = Moai::for_server(&ts);
+    moai.ok(&["project", "create", "mixed", "-m", "v/good,v/bad"])
+        .await;
+    let run = moai
+        .ok(&["discuss", "--json", "--rounds", "2", "Two rounds"])
+        .await;
+    let events: Vec<serde_json::Value> = run
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+    let seq = |e: &serde_json::Value| -> u64 {
+        e["seq"].as_str().and_then(|s| s.parse().ok()).expect("seq")
+    };
+    let id = events[0]["discussionId"].as_str().expect("id").to_string();
+    // Detached after the run's first answer.
+    let after = events
+        .iter()
+        .find(|e| e.get("messageCompleted").is_some() || e.get("messageFailed").is_some())
+        .map(seq)
+        .expect("an answer");
+
+    let watched = moai
+        .ok(&["watch", &id, "--after", &after.to_string()])
+        .await;
+
+    assert_eq!(
+        headers(&watched.stdout).len(),
+        1,
+        "only round 2's answer is shown again: {watched:?}"
+    );
+    assert!(
+        watched.stderr.contains("2 of 4 answers; failed: v/bad ×2"),
+        "the footer counts the whole run: {watched:?}"
+    );
+}

@@ -7,6 +7,7 @@
 mod discussions;
 mod events;
 mod messages;
+mod migrations;
 mod projects;
 mod records;
 mod writer;
@@ -102,10 +103,7 @@ impl Store {
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(options)
             .await?;
-        match backend {
-            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
-            Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
-        }
+        migrations::migrator(backend).run(&pool).await?;
         let write_gate =
             (backend == Backend::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(())));
         let writes = writer::spawn_writer(pool.clone(), backend, write_gate.clone());
