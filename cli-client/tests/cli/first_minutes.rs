@@ -307,3 +307,19 @@ async fn watch_after_a_seq_counts_the_whole_run_in_its_footer() {
         "the footer counts the whole run: {watched:?}"
     );
 }
+
+#[tokio::test]
+async fn status_wait_gives_a_starting_server_time_then_says_it_is_unreachable() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let moai = Moai::new(&format!("http://127.0.0.1:{port}"), "");
+    let started = std::time::Instant::now();
+
+    let run = moai.run(&["status", "--wait", "1"]).await;
+
+    assert_eq!(run.code, 3, "{run:?}");
+    assert!(started.elapsed() >= Duration::from_secs(1), "it waited");
+    assert!(run.stdout.contains("is moai-server running?"), "{run:?}");
+}
