@@ -17,6 +17,7 @@
 //! # }
 //! ```
 
+mod demo;
 mod handlers;
 mod limit;
 mod openrouter;
@@ -75,6 +76,8 @@ struct Shared {
     request_count: AtomicU64,
     /// Off: requests are only counted (for long load runs).
     not_recording: AtomicBool,
+    /// On: models without a scripted text speak in the demo voices.
+    demo_voices: AtomicBool,
     dropped: Mutex<Vec<String>>,
     /// SSE frames of streamed answers sent so far, by model.
     frames_sent: Mutex<HashMap<String, usize>>,
@@ -220,6 +223,13 @@ impl FakeLlm {
     /// For long load runs, where every prompt kept would add up.
     pub fn set_recording(&self, on: bool) {
         self.shared.not_recording.store(!on, Ordering::Relaxed);
+    }
+
+    /// Lets models without a scripted text answer in the demo voices (each
+    /// model its own character, answering the question and the last
+    /// speaker) instead of the default `Answer from <model>: …` line.
+    pub fn set_demo_voices(&self, on: bool) {
+        self.shared.demo_voices.store(on, Ordering::Relaxed);
     }
 
     /// Forgets the recorded requests and dropped streams.

@@ -13,6 +13,7 @@
 mod discussions;
 mod events;
 mod messages;
+mod migrations;
 mod projects;
 mod records;
 mod rows;
@@ -106,10 +107,7 @@ impl Store {
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(options)
             .await?;
-        match backend {
-            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
-            Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
-        }
+        migrations::migrator(backend).run(&pool).await?;
         let writes = writer::spawn_writer(pool.clone(), backend);
         Ok(Self {
             pool,
