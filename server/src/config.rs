@@ -10,6 +10,7 @@ use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
 
 use crate::llm::LlmSettings;
+use crate::tls::TlsSettings;
 
 /// Everything the server reads at start-up.
 #[derive(Clone, Debug, Deserialize)]
@@ -29,6 +30,8 @@ pub struct Settings {
     pub limits: Limits,
     /// Model providers, aliases, timeouts and retries.
     pub llm: LlmSettings,
+    /// TLS for the listeners (off unless a certificate is configured).
+    pub tls: TlsSettings,
 }
 
 /// Bounds on input and on the resources one run or subscriber may hold.
@@ -98,6 +101,7 @@ impl Default for Settings {
             gateway_keys: BTreeMap::new(),
             limits: Limits::default(),
             llm: LlmSettings::default(),
+            tls: TlsSettings::default(),
         }
     }
 }
@@ -160,6 +164,28 @@ impl Settings {
         }
         if let Some(url) = var("DATABASE_URL") {
             self.database_url = Some(url);
+        }
+        for (name, file) in [
+            ("MOAI_TLS_CERT", &mut self.tls.cert),
+            ("MOAI_TLS_KEY", &mut self.tls.key),
+            ("MOAI_TLS_CLIENT_CA", &mut self.tls.client_ca),
+        ] {
+            if let Some(path) = var(name) {
+                *file = Some(PathBuf::from(path));
+            }
+        }
+        if self.tls.cert.is_some() != self.tls.key.is_some() {
+            return Err(ConfigError::Env {
+                name: "MOAI_TLS_CERT",
+                reason: "TLS needs both MOAI_TLS_CERT and MOAI_TLS_KEY ([tls] cert and key)".into(),
+            });
+        }
+        if self.tls.client_ca.is_some() && !self.tls.enabled() {
+            return Err(ConfigError::Env {
+                name: "MOAI_TLS_CLIENT_CA",
+                reason: "client certificates need TLS: set MOAI_TLS_CERT and MOAI_TLS_KEY too"
+                    .into(),
+            });
         }
         if let Some(keys) = var("MOAI_API_KEYS") {
             self.api_keys = parse_key_list("MOAI_API_KEYS", &keys)?;
@@ -271,6 +297,31 @@ mod tests {
         assert_eq!(s.llm.providers.len(), 2);
         assert_eq!(s.llm.resolve_alias("gpt"), "openai/gpt-4o");
         assert_eq!(s.limits.max_rounds, 10);
+    }
+
+    #[test]
+    fn tls_files_come_from_the_environment_and_need_both_halves() {
+        let s = Settings::default()
+            .with_env(env(&[
+                ("MOAI_TLS_CERT", "/etc/moai/cert.pem"),
+                ("MOAI_TLS_KEY", "/etc/moai/key.pem"),
+                ("MOAI_TLS_CLIENT_CA", "/etc/moai/team-ca.pem"),
+            ]))
+            .expect("valid");
+        assert_eq!(s.tls.cert.as_deref(), Some(Path::new("/etc/moai/cert.pem")));
+        assert_eq!(s.tls.key.as_deref(), Some(Path::new("/etc/moai/key.pem")));
+        assert_eq!(
+            s.tls.client_ca.as_deref(),
+            Some(Path::new("/etc/moai/team-ca.pem"))
+        );
+        let err = Settings::default()
+            .with_env(env(&[("MOAI_TLS_CERT", "/etc/moai/cert.pem")]))
+            .expect_err("no key");
+        assert!(err.to_string().contains("MOAI_TLS_KEY"), "{err}");
+        let err = Settings::default()
+            .with_env(env(&[("MOAI_TLS_CLIENT_CA", "/etc/moai/team-ca.pem")]))
+            .expect_err("no server certificate");
+        assert!(err.to_string().contains("MOAI_TLS_CERT"), "{err}");
     }
 
     #[test]

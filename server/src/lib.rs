@@ -11,6 +11,7 @@ pub mod llm;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+pub mod tls;
 pub mod wire;
 
 pub use config::Settings;

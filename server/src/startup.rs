@@ -20,6 +20,7 @@ use crate::config::Settings;
 use crate::engine::Engine;
 use crate::llm::LlmClient;
 use crate::store::{Backend, Store};
+use crate::tls::{ServerTls, TlsError};
 
 /// Why the server could not start or serve.
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +42,8 @@ pub enum StartupError {
     Recovery(String),
     #[error("transport: {0}")]
     Transport(#[from] tonic::transport::Error),
+    #[error("TLS: {0}")]
+    Tls(#[from] TlsError),
 }
 
 /// A bound, ready server.
@@ -50,6 +53,7 @@ pub struct Application {
     engine: Engine,
     store: Store,
     keys: Arc<KeyRing>,
+    tls: Option<Arc<ServerTls>>,
     settings: Settings,
 }
 
@@ -60,6 +64,12 @@ impl Application {
         let url = match &settings.database_url {
             Some(url) => url.clone(),
             None => Store::default_sqlite_url(&settings.data_dir)?,
+        };
+        moai_proto::tls::install_crypto_provider();
+        let tls = if settings.tls.enabled() {
+            Some(Arc::new(ServerTls::load(&settings.tls)?))
+        } else {
+            None
         };
         let store = Store::connect(&url).await?;
         let keys = Arc::new(KeyRing::from_settings(&settings)?);
@@ -84,12 +94,16 @@ impl Application {
             addr: settings.listen,
             source,
         })?;
+        if let Some(warning) = crate::tls::plaintext_warning(addr, tls.is_some()) {
+            tracing::warn!("{warning}");
+        }
         Ok(Self {
             listener,
             addr,
             engine,
             store,
             keys,
+            tls,
             settings,
         })
     }
@@ -111,6 +125,7 @@ impl Application {
             engine,
             store,
             keys,
+            tls,
             settings,
         } = self;
         let (health, health_service) = tonic_health::server::health_reporter();
@@ -170,20 +185,32 @@ impl Application {
             })
         };
 
-        tracing::info!(%addr, "moai server listening");
-        let server = Server::builder()
+        tracing::info!(%addr, tls = tls.is_some(), "moai server listening");
+        let router = Server::builder()
             .trace_fn(|req| tracing::info_span!("rpc", path = %req.uri().path(), principal = tracing::field::Empty))
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
             .add_service(InterceptedService::new(projects, auth.clone()))
             .add_service(InterceptedService::new(discussions, auth.clone()))
-            .add_service(InterceptedService::new(models, auth))
-            .serve_with_incoming_shutdown(
-                TcpIncoming::from(listener).with_nodelay(Some(true)),
-                stop.clone().cancelled_owned(),
-            );
-        let served = server.await;
+            .add_service(InterceptedService::new(models, auth));
+        let served = match tls {
+            Some(tls) => {
+                tokio::spawn(crate::tls::reload_on_sighup(tls.clone(), stop.clone()));
+                let incoming = crate::tls::accept_tls(listener, tls, stop.clone());
+                router
+                    .serve_with_incoming_shutdown(incoming, stop.clone().cancelled_owned())
+                    .await
+            }
+            None => {
+                router
+                    .serve_with_incoming_shutdown(
+                        TcpIncoming::from(listener).with_nodelay(Some(true)),
+                        stop.clone().cancelled_owned(),
+                    )
+                    .await
+            }
+        };
         stop.cancel();
         let _ = draining.await;
         sweeper.abort();

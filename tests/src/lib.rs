@@ -6,3 +6,4 @@ pub mod fake_llm;
 pub mod fake_telegram;
 pub mod process;
 pub mod server;
+pub mod tls;

@@ -49,6 +49,8 @@ pub struct TestOptions {
     pub configured_keys: bool,
     /// Use this existing database (another replica's) instead of a fresh one.
     pub database_url: Option<String>,
+    /// Serve TLS with these files (see [`crate::tls`]); `url` is then `https://`.
+    pub tls: Option<moai_server::tls::TlsSettings>,
 }
 
 impl Default for TestOptions {
@@ -60,6 +62,7 @@ impl Default for TestOptions {
             llm: Box::new(|_| {}),
             configured_keys: true,
             database_url: None,
+            tls: None,
         }
     }
 }
@@ -207,7 +210,7 @@ impl TestServer {
                 )
             }
         };
-        let settings = test_settings(
+        let mut settings = test_settings(
             data_dir.path(),
             database_url.clone(),
             &llm,
@@ -215,6 +218,12 @@ impl TestServer {
             options.llm,
             options.configured_keys,
         );
+        let scheme = if options.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        settings.tls = options.tls.unwrap_or_default();
         let app = moai_server::Application::build(settings)
             .await
             .expect("the server starts");
@@ -229,7 +238,7 @@ impl TestServer {
         });
         Self {
             addr,
-            url: format!("http://{addr}"),
+            url: format!("{scheme}://{addr}"),
             key: ALICE_KEY.to_owned(),
             key_b: BOB_KEY.to_owned(),
             gateway_key: GATEWAY_KEY.to_owned(),
