@@ -12,6 +12,8 @@ use moai_tests::server::{Limits, TestOptions, TestServer};
 mod support;
 #[path = "cli/terminal.rs"]
 mod terminal;
+#[path = "cli/tls.rs"]
+mod tls;
 
 use support::{Moai, headers, server_with_project};
 

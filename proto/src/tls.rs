@@ -179,9 +179,35 @@ pub fn tls_failure(err: &(dyn StdError + 'static)) -> Option<TlsFailure> {
         if let Some(tls) = as_rustls(err) {
             return Some(classify(tls));
         }
+        if let Some(failure) = err
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+            .and_then(|inner| classify_text(&inner.to_string()))
+        {
+            return Some(failure);
+        }
         current = err.source();
     }
     None
+}
+
+/// HTTP/2 keeps an I/O error only as its text, so an alert that arrives after
+/// the handshake (a refused client certificate, in TLS 1.3) is recognised by
+/// rustls's wording of it.
+fn classify_text(text: &str) -> Option<TlsFailure> {
+    let alert = text.strip_prefix("received fatal alert: ")?;
+    let alert = match alert.trim() {
+        "CertificateRequired" => AlertDescription::CertificateRequired,
+        "BadCertificate" => AlertDescription::BadCertificate,
+        "UnknownCA" => AlertDescription::UnknownCA,
+        "CertificateUnknown" => AlertDescription::CertificateUnknown,
+        "UnsupportedCertificate" => AlertDescription::UnsupportedCertificate,
+        "CertificateRevoked" => AlertDescription::CertificateRevoked,
+        "CertificateExpired" => AlertDescription::CertificateExpired,
+        "DecryptError" => AlertDescription::DecryptError,
+        _ => return None,
+    };
+    Some(classify(&rustls::Error::AlertReceived(alert)))
 }
 
 /// rustls errors arrive wrapped in `io::Error`, whose `source()` skips the
@@ -242,6 +268,11 @@ mod tests {
             rustls::Error::AlertReceived(AlertDescription::CertificateRequired),
         );
         assert_eq!(tls_failure(&io), Some(TlsFailure::ClientCertRequired));
+        let h2 = std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "received fatal alert: CertificateRequired",
+        );
+        assert_eq!(tls_failure(&h2), Some(TlsFailure::ClientCertRequired));
         let plain = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
         assert_eq!(tls_failure(&plain), None);
     }

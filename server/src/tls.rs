@@ -4,9 +4,10 @@
 //! set that does not load keeps the one being served, and the reason is logged.
 //!
 //! A listener uses it in one of two ways:
-//! - [`accept_tls`] turns a bound [`TcpListener`] into a stream of finished
-//!   TLS connections (handshakes run concurrently, off the accept loop), which
-//!   tonic's `serve_with_incoming*` and hyper/axum can serve;
+//! - [`accept_tls`] turns a bound [`TcpListener`] into [`TlsIncoming`], the
+//!   finished TLS connections (handshakes run concurrently, off the accept
+//!   loop): a `Stream` for tonic's `serve_with_incoming*`, and an
+//!   `axum::serve::Listener` for `axum::serve`;
 //! - [`ServerTls::acceptor`] hands out a [`TlsAcceptor`] with the current
 //!   certificate for a listener that runs its own accept loop.
 
@@ -294,6 +295,7 @@ pub async fn reload_on_sighup(tls: Arc<ServerTls>, stop: CancellationToken) {
 /// Finished TLS connections from one listener, for `serve_with_incoming`.
 pub struct TlsIncoming {
     ready: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
+    local_addr: Option<SocketAddr>,
 }
 
 impl TlsIncoming {
@@ -301,6 +303,24 @@ impl TlsIncoming {
     /// address; `None` once stopped.
     pub async fn accept(&mut self) -> Option<(TlsStream<TcpStream>, SocketAddr)> {
         self.ready.recv().await
+    }
+}
+
+impl axum::serve::Listener for TlsIncoming {
+    type Io = TlsStream<TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        match self.ready.recv().await {
+            Some(connection) => connection,
+            // Stopped: no more connections; axum's graceful shutdown ends the serve.
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.local_addr
+            .ok_or_else(|| io::Error::other("the listener's address is unknown"))
     }
 }
 
@@ -323,6 +343,7 @@ pub fn accept_tls(
     tls: Arc<ServerTls>,
     stop: CancellationToken,
 ) -> TlsIncoming {
+    let local_addr = listener.local_addr().ok();
     let (tx, ready) = mpsc::channel(READY_CONNECTIONS);
     tokio::spawn(async move {
         loop {
@@ -355,7 +376,7 @@ pub fn accept_tls(
             });
         }
     });
-    TlsIncoming { ready }
+    TlsIncoming { ready, local_addr }
 }
 
 /// The start-up warning for a listener without TLS on a non-loopback

@@ -9,3 +9,5 @@ mod lifecycle;
 mod streaming;
 #[path = "bot/support.rs"]
 mod support;
+#[path = "bot/tls.rs"]
+mod tls;

@@ -151,3 +151,43 @@ fn plaintext_is_warned_about_off_loopback_only() {
     assert_eq!(plaintext_warning(local, false), None);
     assert_eq!(plaintext_warning(local6, false), None);
 }
+
+#[tokio::test]
+async fn axum_serves_over_the_same_tls_listener() {
+    install();
+    let ca = Ca::new();
+    let dir = tempfile::tempdir().expect("dir");
+    let (cert, key, _) = ca.leaf();
+    let settings = write(dir.path(), &cert, &key);
+    let tls = Arc::new(ServerTls::load(&settings).expect("loads"));
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let stop = CancellationToken::new();
+    let incoming = accept_tls(listener, tls, stop.clone());
+    assert_eq!(
+        axum::serve::Listener::local_addr(&incoming).expect("addr"),
+        addr
+    );
+    let app = axum::Router::new().route("/", axum::routing::get(|| async { "over TLS" }));
+    tokio::spawn(axum::serve(incoming, app).into_future());
+
+    let root = reqwest::Certificate::from_der(ca.0.der()).expect("CA");
+    let client = reqwest::Client::builder()
+        .tls_certs_only([root])
+        .build()
+        .expect("client");
+    let body = client
+        .get(format!("https://{addr}/"))
+        .send()
+        .await
+        .expect("GET over TLS")
+        .text()
+        .await
+        .expect("body");
+    assert_eq!(body, "over TLS");
+    stop.cancel();
+}
+
+fn install() {
+    moai_proto::tls::install_crypto_provider();
+}

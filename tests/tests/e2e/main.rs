@@ -7,4 +7,5 @@ mod platform;
 mod projects;
 mod replicas;
 mod support;
+mod tls;
 mod turns;
