@@ -218,6 +218,21 @@ pub fn from_status(status: &Status, call: &CallContext<'_>) -> CliError {
         };
     }
     let message = one_line(status.message());
+    // A status with a source was made by this client's transport, not sent
+    // by the server: the connection failed. A plaintext client talking to a
+    // TLS port sees exactly that (the server hangs up on its HTTP/2 preface).
+    let transport = std::error::Error::source(status).is_some();
+    if transport && matches!(status.code(), Code::Internal | Code::Unknown) {
+        let hint = if call.server.starts_with("http://") {
+            "; if the server uses TLS, use https://"
+        } else {
+            ""
+        };
+        return CliError::Unreachable {
+            server: call.server.to_string(),
+            reason: format!("{message}{hint}"),
+        };
+    }
     match status.code() {
         Code::Unauthenticated | Code::PermissionDenied => CliError::Unauthenticated {
             source_name: call.key_source.to_string(),

@@ -141,3 +141,20 @@ async fn a_server_with_a_client_ca_wants_a_client_certificate() {
     let listed = moai.ok(&["project", "list"]).await;
     assert!(listed.stdout.contains("mtls"), "{listed:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_http_to_a_tls_server_hints_at_https() {
+    let ca = TestCa::new("team CA");
+    let files = TlsFiles::new(&ca, &ca.server(&["127.0.0.1"]));
+    let ts = tls_server(&files, None).await;
+    let moai = Moai::new(&ts.url.replacen("https://", "http://", 1), &ts.key);
+
+    let run = moai.run(&["project", "list"]).await;
+
+    assert_eq!(run.code, 3, "{run:?}");
+    assert_eq!(run.stderr.lines().count(), 1, "{run:?}");
+    assert!(
+        run.stderr.contains("cannot reach") && run.stderr.contains("use https://"),
+        "{run:?}"
+    );
+}
