@@ -42,7 +42,7 @@ pub enum StartupError {
     Recovery(#[source] crate::engine::EngineError),
     #[error("transport")]
     Transport(#[from] tonic::transport::Error),
-    #[error("TLS: {0}")]
+    #[error("TLS")]
     Tls(#[from] TlsError),
 }
 
@@ -182,6 +182,9 @@ impl Application {
             })
         };
 
+        if let Some(tls) = &tls {
+            tokio::spawn(crate::tls::reload_on_sighup(tls.clone(), stop.clone()));
+        }
         tracing::info!(%addr, tls = tls.is_some(), "moai server listening");
         let router = Server::builder()
             .trace_fn(|req| tracing::info_span!("rpc", path = %req.uri().path(), principal = tracing::field::Empty))
@@ -193,7 +196,6 @@ impl Application {
             .add_service(InterceptedService::new(models, auth));
         let served = match tls {
             Some(tls) => {
-                tokio::spawn(crate::tls::reload_on_sighup(tls.clone(), stop.clone()));
                 let incoming = crate::tls::accept_tls(listener, tls, stop.clone());
                 router
                     .serve_with_incoming_shutdown(incoming, stop.clone().cancelled_owned())

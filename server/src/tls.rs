@@ -262,31 +262,36 @@ fn fingerprint(meta: &std::fs::Metadata) -> (u64, Option<SystemTime>, u64) {
 }
 
 /// Re-reads the certificate whenever the process gets SIGHUP, until `stop`.
-pub async fn reload_on_sighup(tls: Arc<ServerTls>, stop: CancellationToken) {
+/// The handler is installed when this is called (so a SIGHUP right after
+/// start-up cannot end the process); the returned future does the reloading.
+pub fn reload_on_sighup(
+    tls: Arc<ServerTls>,
+    stop: CancellationToken,
+) -> impl Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
-    {
+    let hangups = {
         use tokio::signal::unix::{SignalKind, signal};
-        let mut hangups = match signal(SignalKind::hangup()) {
-            Ok(s) => s,
-            Err(e) => {
+        signal(SignalKind::hangup())
+            .inspect_err(|e| {
                 tracing::warn!(error = %e, "cannot listen for SIGHUP; certificates still reload when their files change");
-                return;
-            }
-        };
-        loop {
-            tokio::select! {
-                () = stop.cancelled() => return,
-                got = hangups.recv() => {
-                    if got.is_none() {
-                        return;
+            })
+            .ok()
+    };
+    async move {
+        #[cfg(unix)]
+        if let Some(mut hangups) = hangups {
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    got = hangups.recv() => {
+                        if got.is_none() {
+                            return;
+                        }
+                        tls.reload();
                     }
-                    tls.reload();
                 }
             }
         }
-    }
-    #[cfg(not(unix))]
-    {
         let _ = tls;
         stop.cancelled().await;
     }

@@ -303,3 +303,64 @@ async fn postgres_verify_full_trusts_sslrootcert_and_checks_the_name() {
         Started::Exited(stderr) => panic!("verify-full with sslrootcert did not start: {stderr}"),
     }
 }
+
+/// Waits (30 s at most) until the file at `path` contains `needle`.
+async fn wait_for_line(path: &std::path::Path, needle: &str) -> String {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        if text.contains(needle) {
+            return text;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no {needle:?} within 30 s in: {text}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn sighup_makes_the_running_binary_reread_its_certificate() {
+    let ca = TestCa::new("moai test CA");
+    let first = ca.server(&["127.0.0.1"]);
+    let files = TlsFiles::new(&ca, &first);
+    let data = tempfile::tempdir().expect("data dir");
+    let log = data.path().join("stderr");
+    let llm = FakeLlm::start().await;
+    let port = moai_tests::process::free_port();
+    let mut child = std::process::Command::new(moai_tests::process::server_binary())
+        .env("MOAI_DATA_DIR", data.path())
+        .env("MOAI_LISTEN", format!("127.0.0.1:{port}"))
+        .env(
+            "MOAI_API_KEYS",
+            format!("alice:{}", moai_tests::server::ALICE_KEY),
+        )
+        .env("MOAI_LLM_BASE_URL", llm.base_url())
+        .env("MOAI_TLS_CERT", &files.cert)
+        .env("MOAI_TLS_KEY", &files.key)
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log file"))
+        .spawn()
+        .expect("spawn moai-server");
+    wait_for_line(&log, "moai server listening").await;
+
+    let sent = std::process::Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .expect("kill -HUP");
+    assert!(sent.success());
+    let text = wait_for_line(&log, "reload requested").await;
+
+    assert!(text.contains("TLS certificate loaded"), "{text}");
+    assert!(
+        child.try_wait().expect("try_wait").is_none(),
+        "SIGHUP did not end the server"
+    );
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    assert_eq!(served_certificate(addr, &ca).await, first.der);
+    let _ = child.kill();
+    let _ = child.wait();
+}
