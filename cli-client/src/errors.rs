@@ -221,10 +221,16 @@ pub fn from_status(status: &Status, call: &CallContext<'_>) -> CliError {
     // A status with a source was made by this client's transport, not sent
     // by the server: the connection failed. A plaintext client talking to a
     // TLS port sees exactly that (the server hangs up on its HTTP/2 preface).
+    // A call cancelled under the client means the same: under load, a TLS 1.3
+    // server's refusal of the client certificate can arrive as just that.
     let transport = std::error::Error::source(status).is_some();
-    if transport && matches!(status.code(), Code::Internal | Code::Unknown) {
+    if (transport && matches!(status.code(), Code::Internal | Code::Unknown))
+        || status.code() == Code::Cancelled
+    {
         let hint = if call.server.starts_with("http://") {
             "; if the server uses TLS, use https://"
+        } else if std::env::var_os("MOAI_TLS_CLIENT_CERT").is_none() {
+            "; if the server requires a client certificate, set MOAI_TLS_CLIENT_CERT and MOAI_TLS_CLIENT_KEY"
         } else {
             ""
         };

@@ -179,10 +179,14 @@ pub fn tls_failure(err: &(dyn StdError + 'static)) -> Option<TlsFailure> {
         if let Some(tls) = as_rustls(err) {
             return Some(classify(tls));
         }
-        if let Some(failure) = err
+        let inner = err
             .downcast_ref::<std::io::Error>()
             .and_then(std::io::Error::get_ref)
-            .and_then(|inner| classify_text(&inner.to_string()))
+            .map(ToString::to_string);
+        if let Some(failure) = inner
+            .as_deref()
+            .and_then(classify_text)
+            .or_else(|| classify_text(&err.to_string()))
         {
             return Some(failure);
         }
@@ -195,8 +199,12 @@ pub fn tls_failure(err: &(dyn StdError + 'static)) -> Option<TlsFailure> {
 /// the handshake (a refused client certificate, in TLS 1.3) is recognised by
 /// rustls's wording of it.
 fn classify_text(text: &str) -> Option<TlsFailure> {
-    let alert = text.strip_prefix("received fatal alert: ")?;
-    let alert = match alert.trim() {
+    const ALERT: &str = "received fatal alert: ";
+    let start = text.find(ALERT)? + ALERT.len();
+    let alert = text[start..]
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .next()?;
+    let alert = match alert {
         "CertificateRequired" => AlertDescription::CertificateRequired,
         "BadCertificate" => AlertDescription::BadCertificate,
         "UnknownCA" => AlertDescription::UnknownCA,
