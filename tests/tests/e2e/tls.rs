@@ -336,7 +336,7 @@ async fn sighup_makes_the_running_binary_reread_its_certificate() {
     let first = ca.server(&["127.0.0.1"]);
     let files = TlsFiles::new(&ca, &first);
     let data = tempfile::tempdir().expect("data dir");
-    let log = data.path().join("stderr");
+    let log = data.path().join("log");
     let llm = FakeLlm::start().await;
     let port = moai_tests::process::free_port();
     let mut child = std::process::Command::new(moai_tests::process::server_binary())
@@ -350,8 +350,9 @@ async fn sighup_makes_the_running_binary_reread_its_certificate() {
         .env("MOAI_TLS_CERT", &files.cert)
         .env("MOAI_TLS_KEY", &files.key)
         .env("RUST_LOG", "info")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(&log).expect("log file"))
+        // The server logs to stdout.
+        .stdout(std::fs::File::create(&log).expect("log file"))
+        .stderr(std::process::Stdio::null())
         .spawn()
         .expect("spawn moai-server");
     wait_for_line(&log, "moai server listening").await;
