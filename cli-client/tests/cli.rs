@@ -13,13 +13,15 @@ use moai_proto::v1::{
 use moai_tests::fake_llm::Script;
 use moai_tests::server::{Limits, TestOptions, TestServer};
 
-#[path = "cli/mcp.rs"]
-mod mcp;
 #[path = "cli/first_minutes.rs"]
 mod first_minutes;
+#[path = "cli/mcp.rs"]
+mod mcp;
 mod support;
 #[path = "cli/terminal.rs"]
 mod terminal;
+#[path = "cli/tls.rs"]
+mod tls;
 
 use support::{Moai, headers, server_with_project};
 

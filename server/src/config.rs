@@ -10,6 +10,7 @@ use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
 
 use crate::llm::LlmSettings;
+use crate::tls::TlsSettings;
 
 /// Everything the server reads at start-up.
 #[derive(Clone, Debug, Deserialize)]
@@ -36,6 +37,8 @@ pub struct Settings {
     /// Browser origins (such as `https://app.example.com`) allowed to call
     /// the gRPC port over gRPC-Web; empty (the default) allows no cross-origin call.
     pub grpc_web_origins: Vec<String>,
+    /// TLS for the listeners (off unless a certificate is configured).
+    pub tls: TlsSettings,
 }
 
 /// Default address of the HTTP listener.
@@ -146,6 +149,7 @@ impl Default for Settings {
             llm: LlmSettings::default(),
             http_listen: Some(DEFAULT_HTTP_LISTEN),
             grpc_web_origins: Vec::new(),
+            tls: TlsSettings::default(),
         }
     }
 }
@@ -224,6 +228,28 @@ impl Settings {
         }
         if let Some(url) = var("DATABASE_URL") {
             self.database_url = Some(url);
+        }
+        for (name, file) in [
+            ("MOAI_TLS_CERT", &mut self.tls.cert),
+            ("MOAI_TLS_KEY", &mut self.tls.key),
+            ("MOAI_TLS_CLIENT_CA", &mut self.tls.client_ca),
+        ] {
+            if let Some(path) = var(name) {
+                *file = Some(PathBuf::from(path));
+            }
+        }
+        if self.tls.cert.is_some() != self.tls.key.is_some() {
+            return Err(ConfigError::Env {
+                name: "MOAI_TLS_CERT",
+                reason: "TLS needs both MOAI_TLS_CERT and MOAI_TLS_KEY ([tls] cert and key)".into(),
+            });
+        }
+        if self.tls.client_ca.is_some() && !self.tls.enabled() {
+            return Err(ConfigError::Env {
+                name: "MOAI_TLS_CLIENT_CA",
+                reason: "client certificates need TLS: set MOAI_TLS_CERT and MOAI_TLS_KEY too"
+                    .into(),
+            });
         }
         if let Some(keys) = var("MOAI_API_KEYS") {
             self.api_keys = parse_key_list("MOAI_API_KEYS", &keys)?;
@@ -364,6 +390,31 @@ mod tests {
             .with_env(env(&[("MOAI_HTTP_LISTEN", "nowhere")]))
             .expect_err("not an address");
         assert!(err.to_string().contains("MOAI_HTTP_LISTEN"));
+    }
+
+    #[test]
+    fn tls_files_come_from_the_environment_and_need_both_halves() {
+        let s = Settings::default()
+            .with_env(env(&[
+                ("MOAI_TLS_CERT", "/etc/moai/cert.pem"),
+                ("MOAI_TLS_KEY", "/etc/moai/key.pem"),
+                ("MOAI_TLS_CLIENT_CA", "/etc/moai/team-ca.pem"),
+            ]))
+            .expect("valid");
+        assert_eq!(s.tls.cert.as_deref(), Some(Path::new("/etc/moai/cert.pem")));
+        assert_eq!(s.tls.key.as_deref(), Some(Path::new("/etc/moai/key.pem")));
+        assert_eq!(
+            s.tls.client_ca.as_deref(),
+            Some(Path::new("/etc/moai/team-ca.pem"))
+        );
+        let err = Settings::default()
+            .with_env(env(&[("MOAI_TLS_CERT", "/etc/moai/cert.pem")]))
+            .expect_err("no key");
+        assert!(err.to_string().contains("MOAI_TLS_KEY"), "{err}");
+        let err = Settings::default()
+            .with_env(env(&[("MOAI_TLS_CLIENT_CA", "/etc/moai/team-ca.pem")]))
+            .expect_err("no server certificate");
+        assert!(err.to_string().contains("MOAI_TLS_CERT"), "{err}");
     }
 
     #[test]

@@ -20,6 +20,7 @@ use crate::config::Settings;
 use crate::engine::Engine;
 use crate::llm::LlmClient;
 use crate::store::{Backend, Store};
+use crate::tls::{ServerTls, TlsError};
 
 /// Why the server could not start or serve.
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +44,8 @@ pub enum StartupError {
     Transport(#[from] tonic::transport::Error),
     #[error("HTTP listener: {0}")]
     Http(std::io::Error),
+    #[error("TLS")]
+    Tls(#[from] TlsError),
 }
 
 /// A bound, ready server.
@@ -52,6 +55,7 @@ pub struct Application {
     engine: Engine,
     store: Store,
     keys: Arc<KeyRing>,
+    tls: Option<Arc<ServerTls>>,
     settings: Settings,
     /// The HTTP listener, unless `http_listen` is `off`.
     http: Option<(TcpListener, SocketAddr)>,
@@ -64,6 +68,12 @@ impl Application {
         let url = match &settings.database_url {
             Some(url) => url.clone(),
             None => Store::default_sqlite_url(&settings.data_dir)?,
+        };
+        moai_proto::tls::install_crypto_provider();
+        let tls = if settings.tls.enabled() {
+            Some(Arc::new(ServerTls::load(&settings.tls)?))
+        } else {
+            None
         };
         let store = Store::connect(&url).await?;
         let keys = Arc::new(KeyRing::from_settings(&settings)?);
@@ -87,6 +97,9 @@ impl Application {
             addr: settings.listen,
             source,
         })?;
+        if let Some(warning) = crate::tls::plaintext_warning(addr, tls.is_some()) {
+            tracing::warn!("{warning}");
+        }
         let http = match settings.http_listen {
             Some(http_addr) => {
                 let bind_err = |source| StartupError::Bind {
@@ -99,12 +112,18 @@ impl Application {
             }
             None => None,
         };
+        if let Some((_, http_addr)) = &http
+            && let Some(warning) = crate::tls::plaintext_warning(*http_addr, tls.is_some())
+        {
+            tracing::warn!("{warning}");
+        }
         Ok(Self {
             listener,
             addr,
             engine,
             store,
             keys,
+            tls,
             settings,
             http,
         })
@@ -132,6 +151,7 @@ impl Application {
             engine,
             store,
             keys,
+            tls,
             settings,
             http,
         } = self;
@@ -192,6 +212,9 @@ impl Application {
             })
         };
 
+        if let Some(tls) = &tls {
+            tokio::spawn(crate::tls::reload_on_sighup(tls.clone(), stop.clone()));
+        }
         let http_server = http.map(|(listener, http_addr)| {
             let state = crate::http::HttpState {
                 engine: engine.clone(),
@@ -199,15 +222,16 @@ impl Application {
                 metrics,
             };
             let router = crate::http::router(state, &stop);
-            tracing::info!(%http_addr, "moai HTTP listener (OpenAI-compatible API, MCP, metrics)");
+            tracing::info!(%http_addr, tls = tls.is_some(), "moai HTTP listener (OpenAI-compatible API, MCP, metrics)");
             tokio::spawn(crate::http::serve(
                 listener,
+                tls.clone(),
                 router,
-                stop.clone().cancelled_owned(),
+                stop.clone(),
             ))
         });
-        tracing::info!(%addr, "moai server listening");
-        let server = Server::builder()
+        tracing::info!(%addr, tls = tls.is_some(), "moai server listening");
+        let router = Server::builder()
             // gRPC-Web (HTTP/1.1 too), for browsers; CORS allows only the listed origins.
             .accept_http1(true)
             .layer(
@@ -222,12 +246,23 @@ impl Application {
             .add_service(reflection_v1alpha)
             .add_service(InterceptedService::new(projects, auth.clone()))
             .add_service(InterceptedService::new(discussions, auth.clone()))
-            .add_service(InterceptedService::new(models, auth))
-            .serve_with_incoming_shutdown(
-                TcpIncoming::from(listener).with_nodelay(Some(true)),
-                stop.clone().cancelled_owned(),
-            );
-        let served = server.await;
+            .add_service(InterceptedService::new(models, auth));
+        let served = match tls {
+            Some(tls) => {
+                let incoming = crate::tls::accept_tls(listener, tls, stop.clone());
+                router
+                    .serve_with_incoming_shutdown(incoming, stop.clone().cancelled_owned())
+                    .await
+            }
+            None => {
+                router
+                    .serve_with_incoming_shutdown(
+                        TcpIncoming::from(listener).with_nodelay(Some(true)),
+                        stop.clone().cancelled_owned(),
+                    )
+                    .await
+            }
+        };
         stop.cancel();
         let http_served = match http_server {
             Some(task) => task.await.unwrap_or(Ok(())),

@@ -7,3 +7,4 @@ pub mod fake_telegram;
 pub mod mcp_client;
 pub mod process;
 pub mod server;
+pub mod tls;

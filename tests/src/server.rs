@@ -51,6 +51,8 @@ pub struct TestOptions {
     pub database_url: Option<String>,
     /// Browser origins allowed to call over gRPC-Web (CORS).
     pub grpc_web_origins: Vec<String>,
+    /// Serve TLS with these files (see [`crate::tls`]); `url` is then `https://`.
+    pub tls: Option<moai_server::tls::TlsSettings>,
 }
 
 impl Default for TestOptions {
@@ -63,6 +65,7 @@ impl Default for TestOptions {
             configured_keys: true,
             database_url: None,
             grpc_web_origins: Vec::new(),
+            tls: None,
         }
     }
 }
@@ -221,13 +224,19 @@ impl TestServer {
             options.configured_keys,
         );
         settings.grpc_web_origins = options.grpc_web_origins;
+        let scheme = if options.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        settings.tls = options.tls.unwrap_or_default();
         let app = moai_server::Application::build(settings)
             .await
             .expect("the server starts");
         let addr = app.local_addr();
         let http_url = app
             .http_addr()
-            .map(|a| format!("http://{a}"))
+            .map(|a| format!("{scheme}://{a}"))
             .unwrap_or_default();
         let (stop, stopped) = oneshot::channel::<()>();
         let handle = tokio::spawn(async move {
@@ -239,7 +248,7 @@ impl TestServer {
         });
         Self {
             addr,
-            url: format!("http://{addr}"),
+            url: format!("{scheme}://{addr}"),
             http_url,
             key: ALICE_KEY.to_owned(),
             key_b: BOB_KEY.to_owned(),

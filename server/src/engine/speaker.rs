@@ -150,7 +150,13 @@ impl Speaker<'_> {
         let mut caller = turn.model.clone();
         let ending = loop {
             let end = self
-                .call(&mut m, &caller, turn.messages.clone(), started, &mut first_token)
+                .call(
+                    &mut m,
+                    &caller,
+                    turn.messages.clone(),
+                    started,
+                    &mut first_token,
+                )
                 .await;
             match end {
                 CallEnd::Complete => break Ending::Complete,

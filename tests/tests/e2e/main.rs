@@ -10,4 +10,5 @@ mod reliability;
 mod replicas;
 mod store;
 mod support;
+mod tls;
 mod turns;
