@@ -9,6 +9,7 @@ mod events;
 mod messages;
 mod projects;
 mod records;
+mod runs;
 mod writer;
 
 use std::str::FromStr as _;
@@ -23,6 +24,7 @@ pub use records::{
     DiscussionRecord, MessageRecord, NewProject, PageCursor, ProjectRecord, RoundRecord,
     UsageTotals,
 };
+pub use runs::{RunHolder, STOP_CHANNEL};
 pub use writer::StoredEvent;
 
 /// Which database the store talks to.
