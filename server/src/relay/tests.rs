@@ -325,3 +325,136 @@ async fn a_stop_reaches_the_owner_by_pubsub_and_a_missed_one_by_its_key() {
     eprintln!("stop over Redis arrived after {:?}", sent.elapsed());
     closing.cancel();
 }
+
+/// A `redis-server` of the test's own, speaking TLS only, killed on drop.
+struct TlsRedis {
+    child: std::process::Child,
+    port: u16,
+    ca: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for TlsRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// A private CA and a server certificate for 127.0.0.1, made with rcgen.
+fn tls_redis() -> TlsRedis {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("ca params");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca =
+        CertifiedIssuer::self_signed(ca_params, KeyPair::generate().expect("key")).expect("ca");
+    let server_key = KeyPair::generate().expect("key");
+    let server = CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .expect("params")
+        .signed_by(&server_key, &ca)
+        .expect("server certificate");
+    let write = |name: &str, text: String| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).expect("write");
+        path
+    };
+    let ca_path = write("ca.pem", ca.pem());
+    let cert = write("server.pem", server.pem());
+    let key = write("server.key", server_key.serialize_pem());
+    let port = free_port();
+    let child = std::process::Command::new("redis-server")
+        .args(["--port", "0", "--bind", "127.0.0.1"])
+        .arg("--tls-port")
+        .arg(port.to_string())
+        .arg("--tls-cert-file")
+        .arg(&cert)
+        .arg("--tls-key-file")
+        .arg(&key)
+        .arg("--tls-ca-cert-file")
+        .arg(&ca_path)
+        .args([
+            "--tls-auth-clients",
+            "no",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .arg("--dir")
+        .arg(dir.path())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("redis-server runs");
+    TlsRedis {
+        child,
+        port,
+        ca: ca_path,
+        _dir: dir,
+    }
+}
+
+#[tokio::test]
+async fn rediss_urls_reach_a_tls_redis_verified_with_a_private_ca() {
+    if redis_url().is_none() {
+        return;
+    }
+    let server = tls_redis();
+    let url = format!("rediss://127.0.0.1:{}", server.port);
+    let relay = Relay::new(&RelaySettings {
+        ca_cert: Some(server.ca.clone()),
+        ..settings(&url)
+    })
+    .expect("relay");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while let Err(e) = relay.ping().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "TLS Redis never answered: {e}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // A whole run through the TLS Redis.
+    let (store, _dir) = sqlite_store().await;
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    spawn_follower(
+        relay.clone(),
+        store,
+        Followed {
+            discussion_id: "d".into(),
+            token: "run".into(),
+        },
+        Arc::new(Collect(tx)),
+        CancellationToken::new(),
+    );
+    let events = run_events(1, 5);
+    publish_run(
+        relay.clone(),
+        RunId {
+            discussion_id: "d".into(),
+            token: "run".into(),
+            first_seq: 1,
+        },
+        futures::stream::iter(events.clone()),
+    )
+    .await;
+    assert_eq!(
+        drain(&mut rx).await,
+        events.iter().map(|e| e.seq).collect::<Vec<_>>()
+    );
+
+    // Without the private CA, the server's certificate is not trusted.
+    let untrusted = Relay::new(&settings(&url)).expect("relay");
+    let err = untrusted.ping().await.expect_err("unknown CA refused");
+    assert!(
+        err.to_string().to_lowercase().contains("certificate"),
+        "{err}"
+    );
+}
