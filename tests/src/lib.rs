@@ -5,4 +5,5 @@ pub mod events;
 pub mod fake_llm;
 pub mod fake_telegram;
 pub mod process;
+pub mod redis;
 pub mod server;

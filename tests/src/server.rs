@@ -49,6 +49,8 @@ pub struct TestOptions {
     pub configured_keys: bool,
     /// Use this existing database (another replica's) instead of a fresh one.
     pub database_url: Option<String>,
+    /// Relay live events and stops through this Redis (replicas of one test share it).
+    pub redis: Option<crate::redis::TestRedis>,
 }
 
 impl Default for TestOptions {
@@ -60,6 +62,7 @@ impl Default for TestOptions {
             llm: Box::new(|_| {}),
             configured_keys: true,
             database_url: None,
+            redis: None,
         }
     }
 }
@@ -207,7 +210,7 @@ impl TestServer {
                 )
             }
         };
-        let settings = test_settings(
+        let mut settings = test_settings(
             data_dir.path(),
             database_url.clone(),
             &llm,
@@ -215,6 +218,10 @@ impl TestServer {
             options.llm,
             options.configured_keys,
         );
+        if let Some(redis) = options.redis {
+            settings.redis_url = Some(SecretString::from(redis.url));
+            settings.redis_key_prefix = redis.key_prefix;
+        }
         let app = moai_server::Application::build(settings)
             .await
             .expect("the server starts");

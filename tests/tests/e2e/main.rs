@@ -6,5 +6,6 @@ mod open;
 mod platform;
 mod projects;
 mod replicas;
+mod scaleout;
 mod support;
 mod turns;
