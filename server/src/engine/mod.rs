@@ -7,6 +7,7 @@ pub mod export;
 mod follow;
 pub mod hub;
 pub mod prompt;
+mod remote;
 mod run;
 mod speaker;
 mod start;
@@ -23,6 +24,7 @@ use tokio_util::task::TaskTracker;
 
 pub use error::EngineError;
 pub use hub::{Subscription, SubscriptionError};
+pub use remote::ScaleOut;
 pub use run::Plan;
 
 use crate::auth::Principal;
@@ -79,6 +81,10 @@ pub(crate) struct Inner {
     accepting: AtomicBool,
     /// Cancelled when shutdown begins; streams that follow other replicas end then.
     closing: CancellationToken,
+    /// Redis and the stop channel, for runs across replicas.
+    scale: ScaleOut,
+    /// Runs of other replicas followed here for local watchers.
+    remotes: remote::Remotes,
 }
 
 /// A discussion with everything `GetDiscussion` shows.
@@ -120,6 +126,11 @@ pub struct Engine {
 impl Engine {
     /// An engine over `store` calling models through `llm`.
     pub fn new(store: Store, llm: LlmClient, limits: Limits) -> Self {
+        Self::with_scale_out(store, llm, limits, ScaleOut::default())
+    }
+
+    /// An engine that works with other replicas through `scale`.
+    pub fn with_scale_out(store: Store, llm: LlmClient, limits: Limits, scale: ScaleOut) -> Self {
         Self {
             inner: Arc::new(Inner {
                 store,
@@ -129,6 +140,8 @@ impl Engine {
                 tracker: TaskTracker::new(),
                 accepting: AtomicBool::new(true),
                 closing: CancellationToken::new(),
+                scale,
+                remotes: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -257,6 +270,7 @@ impl Engine {
                 .store
                 .insert_event(id, seq, now_ms(), &prost::Message::encode_to_vec(&event))
                 .await?;
+            self.relay_orphan(Arc::new(event)).await;
             tracing::warn!(discussion = %id, "run interrupted by a server that went away");
         }
         Ok(ids.len())

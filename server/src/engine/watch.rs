@@ -32,7 +32,15 @@ impl Engine {
                     self.inner.store.mark_stopped(&now.id).await?;
                 }
             }
-            None => self.inner.store.mark_stopped(&discussion.id).await?,
+            None => {
+                // Another replica may run it: the store says STOPPED (which
+                // its lease heartbeat would find), and the stop tells it now.
+                let last_seq = self.inner.store.last_seq(&discussion.id).await?;
+                self.inner.store.mark_stopped(&discussion.id).await?;
+                if discussion.status == DiscussionStatus::Running {
+                    self.stop_remote(&discussion.id, last_seq).await;
+                }
+            }
         }
         self.get(owner, discussion_id).await
     }
@@ -49,6 +57,9 @@ impl Engine {
         let discussion = self.discussion(owner, discussion_id).await?;
         let Some(run) = self.active(&discussion.id) else {
             if discussion.status == DiscussionStatus::Running {
+                if let Some(events) = self.watch_remote(&discussion.id, after_seq).await? {
+                    return Ok(events);
+                }
                 return Ok(follow::follow_store(
                     self.inner.closing.clone(),
                     self.inner.store.clone(),
@@ -72,7 +83,7 @@ impl Engine {
         )))
     }
 
-    async fn stored_events(
+    pub(super) async fn stored_events(
         &self,
         discussion_id: &str,
         after_seq: u64,
