@@ -183,10 +183,11 @@ impl Engine {
     /// The follower of `discussion_id`'s run `token`, started if need be.
     fn remote(&self, relay: Relay, discussion_id: &str, token: &str) -> Arc<Remote> {
         let mut remotes = lock(&self.inner.remotes);
-        if let Some(r) = remotes.get(discussion_id) {
-            if r.token == token && !r.follower.is_done() {
-                return r.clone();
-            }
+        if let Some(r) = remotes
+            .get(discussion_id)
+            .filter(|r| r.token == token && !r.follower.is_done())
+        {
+            return r.clone();
         }
         let hub = Arc::new(Hub::new(
             discussion_id.to_owned(),

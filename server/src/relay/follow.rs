@@ -16,10 +16,15 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use moai_proto::v1::DiscussionEvent;
+use moai_proto::v1::{DiscussionEvent, DiscussionStatus, discussion_event::Payload};
 
 use super::Entry;
-use crate::engine::hub::is_terminal;
+
+/// Whether an event ends a run (the engine's hub has the same rule; the
+/// relay sits below the engine, so it states it here too).
+fn is_terminal(event: &DiscussionEvent) -> bool {
+    matches!(&event.payload, Some(Payload::StatusChanged(s)) if s.status != DiscussionStatus::Running as i32)
+}
 
 /// Where events come from at the moment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

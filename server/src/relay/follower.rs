@@ -15,7 +15,6 @@ use tokio_util::sync::CancellationToken;
 use super::follow::{Follow, Source};
 use super::{Entry, Relay};
 use crate::domain::DiscussionStatus;
-use crate::engine::hub::decode_stored;
 use crate::store::Store;
 
 /// How often the store is read while it stands in for the stream.
@@ -255,7 +254,7 @@ impl Driver {
             .await
         {
             Ok(rows) => {
-                let events = self.follow.on_stored(decode_stored(rows));
+                let events = self.follow.on_stored(decode(rows));
                 self.deliver(events);
             }
             Err(e) => {
@@ -293,4 +292,19 @@ impl Driver {
             self.fanout.deliver(event);
         }
     }
+}
+
+/// Stored events; one that does not decode is logged and skipped.
+fn decode(rows: Vec<Vec<u8>>) -> Vec<Arc<DiscussionEvent>> {
+    rows.iter()
+        .filter_map(
+            |p| match <DiscussionEvent as prost::Message>::decode(p.as_slice()) {
+                Ok(event) => Some(Arc::new(event)),
+                Err(e) => {
+                    tracing::error!(error = %e, "undecodable stored event");
+                    None
+                }
+            },
+        )
+        .collect()
 }
