@@ -2,11 +2,13 @@
 //! so the layers below never re-check input.
 
 mod enums;
+mod id;
 mod model_id;
 mod project_name;
 mod text;
 
 pub use enums::{DiscussionKind, DiscussionStatus, MessageRole, MessageStatus, RoundMode};
+pub use id::{DiscussionId, ProjectId};
 pub use model_id::{ModelId, ModelList};
 pub use project_name::ProjectName;
 pub use text::BoundedText;

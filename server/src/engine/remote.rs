@@ -11,6 +11,7 @@ use futures::StreamExt as _;
 use moai_proto::v1::DiscussionEvent;
 
 use super::hub::Hub;
+use super::subscription::{decode_stored, is_terminal};
 use super::{CancelReason, Engine, EngineError, EventSource, Inner, Subscription};
 use crate::domain::DiscussionStatus;
 use crate::relay::Relay;
@@ -139,10 +140,30 @@ impl Engine {
         tokio::spawn(publish_run(relay, run, run_events(hub.clone(), first_seq)));
     }
 
-    /// Tells followers elsewhere that a dead replica's run is over.
-    pub(super) async fn relay_orphan(&self, event: Arc<DiscussionEvent>) {
-        if let Some(relay) = &self.inner.scale.relay {
-            publish_orphan(relay, event).await;
+    /// Tells followers elsewhere that a dead replica's run of
+    /// `discussion_id` is over (its INTERRUPTED event is stored by now).
+    pub(super) async fn relay_interrupted(&self, discussion_id: &str) {
+        let Some(relay) = &self.inner.scale.relay else {
+            return;
+        };
+        let store = &self.inner.store;
+        let last = match store.last_seq(discussion_id).await {
+            Ok(last) => last,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the interrupted run's last event");
+                return;
+            }
+        };
+        match store
+            .events_between(discussion_id, last.saturating_sub(1), u64::MAX)
+            .await
+        {
+            Ok(rows) => {
+                for event in decode_stored(rows) {
+                    publish_orphan(relay, event).await;
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot read the interrupted run's last event"),
         }
     }
 
@@ -230,7 +251,7 @@ impl Engine {
         let deadline = tokio::time::Instant::now() + STOP_WAIT;
         while tokio::time::Instant::now() < deadline {
             match self.stored_events(discussion_id, last_seq, u64::MAX).await {
-                Ok(events) if events.iter().any(|e| super::hub::is_terminal(e)) => return,
+                Ok(events) if events.iter().any(|e| is_terminal(e)) => return,
                 Ok(_) => {}
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot read the store while a stop is under way");
