@@ -191,6 +191,9 @@ impl Application {
         for listener in stop_listeners {
             listener.abort();
         }
+        if let Some(relay) = engine.relay() {
+            relay.close();
+        }
         store.close().await;
         tracing::info!("moai server stopped");
         served.map_err(StartupError::from)

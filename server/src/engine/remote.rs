@@ -271,6 +271,11 @@ impl Engine {
     pub fn stops(&self) -> &StopChannel {
         &self.inner.scale.stops
     }
+
+    /// The relay to Redis, when configured.
+    pub fn relay(&self) -> Option<&Relay> {
+        self.inner.scale.relay.as_ref()
+    }
 }
 
 struct EngineRuns(Weak<Inner>);

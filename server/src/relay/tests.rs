@@ -212,7 +212,7 @@ async fn many_followed_discussions_share_a_few_reader_connections() {
     let relay = Relay::new(&settings(&url)).expect("relay");
     let (store, _dir) = sqlite_store().await;
     let mut followers = Vec::new();
-    for i in 0..200 {
+    for i in 0..1000 {
         let (tx, rx) = mpsc::unbounded_channel();
         let id = format!("d{i}");
         spawn_follower(
@@ -250,7 +250,7 @@ async fn many_followed_discussions_share_a_few_reader_connections() {
     }
     assert!(
         relay.readers().connections() <= 2,
-        "200 followed discussions, {} reader connections",
+        "1000 followed discussions, {} reader connections",
         relay.readers().connections()
     );
 }
