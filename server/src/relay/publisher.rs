@@ -74,9 +74,11 @@ pub async fn publish_run(
         let Some(event) = next else { break };
         let durable = !matches!(event.payload, Some(Payload::MessageDelta(_)));
         publisher.hold(event);
-        if durable {
+        if durable && !publisher.failing {
             due = publisher.send().await;
         } else if due.is_none() {
+            // While Redis refuses, only the retry timer sends (a durable
+            // event does not make every event a reconnect attempt).
             due = Some(Instant::now() + WINDOW);
         }
     }
