@@ -8,7 +8,9 @@
 //! run), `run` (a run's rounds and final status), `speaker` (one model
 //! answering), `lease` (keeping a run's claim in the store fresh), `hub` (a
 //! run's event producer), `log` and `subscription` (what subscribers read),
-//! `remote_watch` (following a run another replica owns, from the store).
+//! `remote_watch` (following a run another replica owns, from the store),
+//! `replicas` (runs across replicas: publishing to Redis, following another
+//! replica's run through it, stops sent to the owner).
 
 mod error;
 pub mod export;
@@ -20,8 +22,8 @@ mod mention;
 mod next_round;
 mod open_discussion;
 pub mod prompt;
-mod remote;
 mod remote_watch;
+mod replicas;
 mod run;
 mod speaker;
 mod start_discussion;
@@ -37,7 +39,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use error::EngineError;
-pub use remote::ScaleOut;
+pub use replicas::ScaleOut;
 pub use run::Plan;
 pub use start_discussion::StartTarget;
 pub use subscription::{Subscription, SubscriptionError};
@@ -102,7 +104,7 @@ pub(crate) struct Inner {
     /// Redis and the stop channel, for runs across replicas.
     scale: ScaleOut,
     /// Runs of other replicas followed here for local watchers.
-    remotes: remote::Remotes,
+    remotes: replicas::Remotes,
 }
 
 /// How far seq jumps after a crash, past deltas that were never stored.
