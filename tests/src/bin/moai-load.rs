@@ -361,7 +361,7 @@ async fn main() -> anyhow::Result<()> {
          server: from the slowest answer's last upstream byte to the round's end at the client; \
          server MiB: peak RSS so far; server CPU / load CPU: CPU time per round of the server and of this \
          generator with its fake upstream; B lag: from each event's time on the replica running it to its \
-         arrival at the watcher on the other replica; B delta/s: deltas the other replica relayed per second; \
+         arrival at the watcher on the other replica (events after the watch began); B delta/s: deltas the other replica relayed per second; \
          B whole: watches that ended with the run's final status)"
     );
     drop(servers);
@@ -502,18 +502,26 @@ async fn watch_elsewhere(mut client: Client, id: String) -> Watched {
     else {
         return watched;
     };
+    let wall = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+    };
+    // Events from before the watch began are replayed, not relayed: their
+    // lag would measure when the watch started.
+    let began = wall();
     let mut stream = resp.into_inner();
     while let Some(Ok(item)) = stream.next().await {
         let Some(event) = item.event else { continue };
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
+        let now = wall();
         if let Some(t) = &event.time {
             let at = Duration::new(
                 u64::try_from(t.seconds).unwrap_or(0),
                 u32::try_from(t.nanos).unwrap_or(0),
             );
-            watched.lags.push(now.saturating_sub(at));
+            if at >= began {
+                watched.lags.push(now.saturating_sub(at));
+            }
         }
         match event.payload {
             Some(Payload::MessageDelta(_)) => watched.deltas += 1,
