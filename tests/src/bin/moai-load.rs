@@ -223,7 +223,8 @@ async fn main() -> anyhow::Result<()> {
         KeyAuth::new(KEY, None),
     ))
     .create_project(v1::CreateProjectRequest {
-        name: "bench".into(),
+        // Unique, so runs can share one PostgreSQL database.
+        name: format!("bench-{}", uuid::Uuid::new_v4().simple()),
         models: models.clone(),
         ..Default::default()
     })
