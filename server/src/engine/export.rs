@@ -88,7 +88,8 @@ fn markdown(view: &DiscussionView, project: &ProjectRecord) -> String {
         out.push_str(&format!("## {heading}\n\n"));
         for m in &round.messages {
             let who = match m.role {
-                MessageRole::User => format!("You → @{}", m.model),
+                MessageRole::User if m.author_name.is_empty() => format!("You → @{}", m.model),
+                MessageRole::User => format!("{} → @{}", m.author_name, m.model),
                 MessageRole::Model => m.model.clone(),
                 MessageRole::Summary => format!("Summary by {}", m.model),
             };

@@ -9,7 +9,7 @@ use super::{MessageRecord, RoundRecord, Store, StoreError, UsageTotals, now_ms};
 use crate::domain::{MessageRole, MessageStatus, RoundMode};
 
 const COLUMNS: &str = "id, discussion_id, round, position, role, model, content, status, error, \
-     prompt_tokens, completion_tokens, cost_usd, latency_ms, create_time";
+     prompt_tokens, completion_tokens, cost_usd, latency_ms, create_time, author_name";
 
 impl Store {
     /// Queues round `number` (the run knows the rounds before it) without
@@ -118,5 +118,6 @@ fn message_from_row(row: &AnyRow) -> Result<MessageRecord, StoreError> {
         cost_usd: row.try_get("cost_usd")?,
         latency_ms: u("latency_ms")?,
         create_time: row.try_get("create_time")?,
+        author_name: row.try_get("author_name")?,
     })
 }

@@ -64,6 +64,8 @@ pub struct MessageRecord {
     pub cost_usd: f64,
     pub latency_ms: u64,
     pub create_time: i64,
+    /// Who wrote a USER message, as the client named them (may be empty).
+    pub author_name: String,
 }
 
 /// Usage summed over a discussion.

@@ -115,12 +115,12 @@ pub(super) async fn upsert_messages(
     }
     let sql = format!(
         "INSERT INTO messages (id, discussion_id, round, position, role, model, content, status, error, \
-         prompt_tokens, completion_tokens, cost_usd, latency_ms, create_time, update_time) VALUES {} \
+         prompt_tokens, completion_tokens, cost_usd, latency_ms, create_time, update_time, author_name) VALUES {} \
          ON CONFLICT (id) DO UPDATE SET content = excluded.content, status = excluded.status, \
          error = excluded.error, prompt_tokens = excluded.prompt_tokens, \
          completion_tokens = excluded.completion_tokens, cost_usd = excluded.cost_usd, \
          latency_ms = excluded.latency_ms, update_time = excluded.update_time{}",
-        placeholders(backend, rows.len(), 15),
+        placeholders(backend, rows.len(), 16),
         if partial {
             format!(
                 " WHERE messages.status = '{}'",
@@ -147,7 +147,8 @@ pub(super) async fn upsert_messages(
             .bind(m.cost_usd)
             .bind(to_i64(m.latency_ms))
             .bind(m.create_time)
-            .bind(*time);
+            .bind(*time)
+            .bind(m.author_name.clone());
     }
     q.execute(&mut **tx).await?;
     Ok(())
