@@ -39,6 +39,12 @@ pub struct Settings {
     pub grpc_web_origins: Vec<String>,
     /// TLS for the listeners (off unless a certificate is configured).
     pub tls: TlsSettings,
+    /// Redis for live events and stops across replicas (`redis://` or `rediss://`).
+    pub redis_url: Option<SecretString>,
+    /// Prefix of the relay's Redis keys and channels.
+    pub redis_key_prefix: String,
+    /// PEM CA bundle a `rediss://` server is verified with, instead of the system roots.
+    pub redis_ca_cert: Option<PathBuf>,
 }
 
 /// Default address of the HTTP listener.
@@ -150,6 +156,9 @@ impl Default for Settings {
             http_listen: Some(DEFAULT_HTTP_LISTEN),
             grpc_web_origins: Vec::new(),
             tls: TlsSettings::default(),
+            redis_url: None,
+            redis_key_prefix: "moai:".into(),
+            redis_ca_cert: None,
         }
     }
 }
@@ -250,6 +259,24 @@ impl Settings {
                 reason: "client certificates need TLS: set MOAI_TLS_CERT and MOAI_TLS_KEY too"
                     .into(),
             });
+        }
+        if let Some(url) = var("MOAI_REDIS_URL") {
+            self.redis_url = Some(SecretString::from(url));
+        }
+        if let Some(prefix) = var("MOAI_REDIS_KEY_PREFIX") {
+            self.redis_key_prefix = prefix;
+        }
+        if let Some(path) = var("MOAI_REDIS_CA_CERT") {
+            self.redis_ca_cert = Some(PathBuf::from(path));
+        }
+        if let Some(url) = &self.redis_url {
+            let url = url.expose_secret();
+            if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+                return Err(ConfigError::Env {
+                    name: "MOAI_REDIS_URL",
+                    reason: "expected a redis:// or rediss:// (TLS) URL".into(),
+                });
+            }
         }
         if let Some(keys) = var("MOAI_API_KEYS") {
             self.api_keys = parse_key_list("MOAI_API_KEYS", &keys)?;
@@ -415,6 +442,33 @@ mod tests {
             .with_env(env(&[("MOAI_TLS_CLIENT_CA", "/etc/moai/team-ca.pem")]))
             .expect_err("no server certificate");
         assert!(err.to_string().contains("MOAI_TLS_CERT"), "{err}");
+    }
+
+    #[test]
+    fn the_redis_url_comes_from_the_file_or_the_environment() {
+        let file: Settings =
+            toml::from_str("redis_url = \"redis://127.0.0.1:6379\"\n").expect("parses");
+        let s = file.with_env(env(&[])).expect("valid");
+        assert_eq!(
+            s.redis_url.as_ref().map(|u| u.expose_secret().to_owned()),
+            Some("redis://127.0.0.1:6379".to_owned())
+        );
+        assert_eq!(s.redis_key_prefix, "moai:");
+        let s = Settings::default()
+            .with_env(env(&[
+                ("MOAI_REDIS_URL", "rediss://redis.internal:6380"),
+                ("MOAI_REDIS_CA_CERT", "/etc/moai/redis-ca.pem"),
+            ]))
+            .expect("valid");
+        assert!(s.redis_url.is_some());
+        assert_eq!(
+            s.redis_ca_cert.as_deref(),
+            Some(Path::new("/etc/moai/redis-ca.pem"))
+        );
+        let err = Settings::default()
+            .with_env(env(&[("MOAI_REDIS_URL", "http://127.0.0.1:6379")]))
+            .expect_err("not redis");
+        assert!(err.to_string().contains("MOAI_REDIS_URL"));
     }
 
     #[test]

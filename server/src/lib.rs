@@ -10,6 +10,7 @@ pub mod engine;
 pub mod http;
 pub mod llm;
 pub mod metrics;
+pub mod relay;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

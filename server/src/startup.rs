@@ -46,6 +46,8 @@ pub enum StartupError {
     Http(std::io::Error),
     #[error("TLS")]
     Tls(#[from] TlsError),
+    #[error(transparent)]
+    Relay(#[from] crate::relay::RelayError),
 }
 
 /// A bound, ready server.
@@ -78,7 +80,8 @@ impl Application {
         let store = Store::connect(&url).await?;
         let keys = Arc::new(KeyRing::from_settings(&settings)?);
         let llm = LlmClient::new(settings.llm.clone())?;
-        let engine = Engine::new(store.clone(), llm, settings.limits.clone());
+        let scale = scale_out(&settings, &store, &url).await?;
+        let engine = Engine::with_scale_out(store.clone(), llm, settings.limits.clone(), scale);
         let recovered = engine
             .recover(store.backend() == Backend::Sqlite)
             .await
@@ -189,6 +192,7 @@ impl Application {
             settings.limits.run_lease(),
             stop.clone(),
         ));
+        let stop_listeners = engine.stops().listen(engine.stop_target(), stop.clone());
         let grace = settings.limits.shutdown_grace();
         let draining = {
             let stop = stop.clone();
@@ -270,11 +274,56 @@ impl Application {
         };
         let _ = draining.await;
         sweeper.abort();
+        for listener in stop_listeners {
+            listener.abort();
+        }
+        if let Some(relay) = engine.relay() {
+            relay.close();
+        }
         store.close().await;
         tracing::info!("moai server stopped");
         served.map_err(StartupError::from)?;
         http_served.map_err(StartupError::Http)
     }
+}
+
+/// Redis (when configured) and the way stops travel between replicas:
+/// through Redis, else PostgreSQL's NOTIFY, else nowhere (one node).
+async fn scale_out(
+    settings: &Settings,
+    store: &Store,
+    database_url: &str,
+) -> Result<crate::engine::ScaleOut, StartupError> {
+    use crate::relay::stop::StopChannel;
+    use crate::relay::{Relay, RelaySettings};
+    let relay = match &settings.redis_url {
+        Some(url) => {
+            let relay = Relay::new(&RelaySettings {
+                url: url.clone(),
+                key_prefix: settings.redis_key_prefix.clone(),
+                ca_cert: settings.redis_ca_cert.clone(),
+                readers: 4,
+            })?;
+            match relay.ping().await {
+                Ok(()) => tracing::info!("relaying live events and stops through Redis"),
+                Err(e) => tracing::warn!(
+                    error = %e,
+                    "Redis does not answer yet; until it does, watchers on other replicas read the store"
+                ),
+            }
+            Some(relay)
+        }
+        None => None,
+    };
+    let stops = match (&relay, store.backend()) {
+        (Some(relay), _) => StopChannel::Redis(relay.clone()),
+        (None, Backend::Postgres) => StopChannel::Postgres {
+            store: store.clone(),
+            url: database_url.to_owned(),
+        },
+        (None, Backend::Sqlite) => StopChannel::Local,
+    };
+    Ok(crate::engine::ScaleOut { relay, stops })
 }
 
 /// On a shared database, periodically interrupts runs whose replica died.

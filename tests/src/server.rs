@@ -53,6 +53,8 @@ pub struct TestOptions {
     pub grpc_web_origins: Vec<String>,
     /// Serve TLS with these files (see [`crate::tls`]); `url` is then `https://`.
     pub tls: Option<moai_server::tls::TlsSettings>,
+    /// Relay live events and stops through this Redis (replicas of one test share it).
+    pub redis: Option<crate::redis::TestRedis>,
 }
 
 impl Default for TestOptions {
@@ -66,6 +68,7 @@ impl Default for TestOptions {
             database_url: None,
             grpc_web_origins: Vec::new(),
             tls: None,
+            redis: None,
         }
     }
 }
@@ -230,6 +233,10 @@ impl TestServer {
             "http"
         };
         settings.tls = options.tls.unwrap_or_default();
+        if let Some(redis) = options.redis {
+            settings.redis_url = Some(SecretString::from(redis.url));
+            settings.redis_key_prefix = redis.key_prefix;
+        }
         let app = moai_server::Application::build(settings)
             .await
             .expect("the server starts");

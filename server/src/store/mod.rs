@@ -17,6 +17,7 @@ mod migrations;
 mod projects;
 mod records;
 mod rows;
+mod runs;
 mod statements;
 mod writer;
 
@@ -31,6 +32,7 @@ pub use records::{
     DiscussionRecord, MessageRecord, NewProject, PageCursor, ProjectRecord, RecoveryEvent,
     RoundRecord, StoredEvent, UsageTotals,
 };
+pub use runs::{RunHolder, STOP_CHANNEL};
 
 /// Which database the store talks to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

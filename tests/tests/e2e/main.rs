@@ -8,6 +8,7 @@ mod platform;
 mod projects;
 mod reliability;
 mod replicas;
+mod scaleout;
 mod store;
 mod support;
 mod tls;
