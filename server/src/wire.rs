@@ -2,7 +2,9 @@
 
 use moai_proto::v1;
 
-use crate::domain::{DiscussionKind, DiscussionStatus, MessageRole, MessageStatus, RoundMode};
+use crate::domain::{
+    DiscussionKind, DiscussionOutcome, DiscussionStatus, MessageRole, MessageStatus, RoundMode,
+};
 use crate::store::{DiscussionRecord, MessageRecord, ProjectRecord, RoundRecord, UsageTotals};
 
 /// Unix milliseconds as a protobuf timestamp.
@@ -47,6 +49,7 @@ pub fn round_mode(m: RoundMode) -> v1::RoundMode {
         RoundMode::Sequential => v1::RoundMode::Sequential,
         RoundMode::Mention => v1::RoundMode::Mention,
         RoundMode::Summary => v1::RoundMode::Summary,
+        RoundMode::Review => v1::RoundMode::Review,
     }
 }
 
@@ -55,6 +58,16 @@ pub fn message_role(r: MessageRole) -> v1::MessageRole {
         MessageRole::User => v1::MessageRole::User,
         MessageRole::Model => v1::MessageRole::Model,
         MessageRole::Summary => v1::MessageRole::Summary,
+        MessageRole::Reviewer => v1::MessageRole::Reviewer,
+        MessageRole::Judge => v1::MessageRole::Judge,
+    }
+}
+
+pub fn discussion_outcome(o: Option<DiscussionOutcome>) -> v1::DiscussionOutcome {
+    match o {
+        None => v1::DiscussionOutcome::Unspecified,
+        Some(DiscussionOutcome::Consensus) => v1::DiscussionOutcome::Consensus,
+        Some(DiscussionOutcome::NoConsensus) => v1::DiscussionOutcome::NoConsensus,
     }
 }
 
@@ -83,6 +96,7 @@ pub fn message(m: &MessageRecord) -> v1::Message {
         latency_ms: m.latency_ms,
         create_time: Some(timestamp(m.create_time)),
         round: m.round,
+        ..Default::default()
     }
 }
 
@@ -91,6 +105,7 @@ pub fn round(r: &RoundRecord) -> v1::Round {
         number: r.number,
         mode: round_mode(r.mode) as i32,
         messages: r.messages.iter().map(message).collect(),
+        ..Default::default()
     }
 }
 
@@ -116,6 +131,7 @@ pub fn discussion(
             cost_usd: usage.cost_usd,
         }),
         last_seq,
+        ..Default::default()
     }
 }
 

@@ -47,6 +47,7 @@ impl DiscussionService for DiscussionApi {
     type MentionStream = EventStream<v1::MentionResponse>;
     type SummarizeDiscussionStream = EventStream<v1::SummarizeDiscussionResponse>;
     type WatchDiscussionStream = EventStream<v1::WatchDiscussionResponse>;
+    type ReviewDiscussionStream = EventStream<v1::ReviewDiscussionResponse>;
 
     #[tracing::instrument(skip_all)]
     async fn open_discussion(
@@ -267,5 +268,13 @@ impl DiscussionService for DiscussionApi {
             file_name: doc.file_name,
             media_type: doc.media_type.to_owned(),
         }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn review_discussion(
+        &self,
+        _req: Request<v1::ReviewDiscussionRequest>,
+    ) -> Result<Response<Self::ReviewDiscussionStream>, Status> {
+        Err(Status::unimplemented("ReviewDiscussion is being wired"))
     }
 }

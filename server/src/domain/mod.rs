@@ -2,11 +2,17 @@
 //! so the layers below never re-check input.
 
 mod enums;
+mod leaderboard;
 mod model_id;
 mod project_name;
+mod review;
 mod text;
 
-pub use enums::{DiscussionKind, DiscussionStatus, MessageRole, MessageStatus, RoundMode};
+pub use enums::{
+    DiscussionKind, DiscussionOutcome, DiscussionStatus, MessageRole, MessageStatus, RoundMode,
+};
+pub use leaderboard::{Standing, leaderboard};
+pub use review::{Review, ReviewLabel};
 pub use model_id::{ModelId, ModelList};
 pub use project_name::ProjectName;
 pub use text::BoundedText;

@@ -84,6 +84,7 @@ fn markdown(view: &DiscussionView, project: &ProjectRecord) -> String {
             RoundMode::Sequential => format!("Round {} · in turns", round.number),
             RoundMode::Mention => format!("Round {} · mention", round.number),
             RoundMode::Summary => "Consensus summary".to_owned(),
+            RoundMode::Review => format!("Round {} · anonymous peer review", round.number),
         };
         out.push_str(&format!("## {heading}\n\n"));
         for m in &round.messages {
@@ -91,6 +92,8 @@ fn markdown(view: &DiscussionView, project: &ProjectRecord) -> String {
                 MessageRole::User => format!("You → @{}", m.model),
                 MessageRole::Model => m.model.clone(),
                 MessageRole::Summary => format!("Summary by {}", m.model),
+                MessageRole::Reviewer => format!("Review by {}", m.model),
+                MessageRole::Judge => format!("Judgement by {}", m.model),
             };
             let mark = match m.status {
                 MessageStatus::Complete => "",

@@ -2,12 +2,14 @@
 //! one mechanism. A run is spawned on the server and owned by it; callers get
 //! a [`Subscription`] to the run's [`hub::Hub`], so leaving cancels nothing.
 
+mod consensus;
 mod error;
 pub mod export;
 mod follow;
 pub mod hub;
 pub mod prompt;
 mod run;
+pub mod review;
 mod speaker;
 mod start;
 mod subscription;

@@ -50,6 +50,9 @@ impl Transcript {
                 match m.role {
                     MessageRole::User => t.push_user(&m.model, &m.content),
                     MessageRole::Model | MessageRole::Summary => t.push(&m.model, &m.content),
+                    // Reviews speak of anonymous labels and judgements of the
+                    // talk itself: neither is part of the discussion.
+                    MessageRole::Reviewer | MessageRole::Judge => {}
                 }
             }
         }
@@ -123,6 +126,7 @@ fn render_rounds(rounds: &[&TranscriptRound], me: &str, omitted: bool) -> String
             RoundMode::Sequential => "in turns",
             RoundMode::Mention => "the user addressed one participant",
             RoundMode::Summary => "consensus summary",
+            RoundMode::Review => "anonymous peer review",
         };
         out.push_str(&format!("=== Round {} ({how}) ===\n\n", r.number));
         for e in &r.entries {

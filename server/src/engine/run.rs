@@ -90,7 +90,10 @@ impl RunContext {
     }
 
     async fn end_round(&self, number: u32) {
-        self.publish(Payload::RoundCompleted(v1::RoundCompleted { number }))
+        self.publish(Payload::RoundCompleted(v1::RoundCompleted {
+            number,
+            ..Default::default()
+        }))
             .await;
     }
 }
