@@ -112,7 +112,8 @@ pub(super) async fn chat_completions(
         lock(&shared.requests).push(request.clone());
     }
 
-    let script = script_for(&shared, &request.model);
+    let script = super::rules::script_for(&shared, &request)
+        .unwrap_or_else(|| script_for(&shared, &request.model));
     if let Some(status) = script.fail_status {
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         return error_response(status, "scripted failure", script.retry_after_secs);
