@@ -44,4 +44,5 @@ event_response!(
     MentionResponse,
     SummarizeDiscussionResponse,
     WatchDiscussionResponse,
+    ReviewDiscussionResponse,
 );

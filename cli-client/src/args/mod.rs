@@ -25,9 +25,12 @@ JSON OUTPUT (--json):
     messageStarted {messageId, model, round, role}
     messageDelta {messageId, model, text}   messageCompleted {message}
     messageFailed {messageId, model, error, content}
-    roundCompleted {number}                 statusChanged {status}
+    roundCompleted {number, ranking[], consensus, outcome, judgedRounds}
+    statusChanged {status}
   message = {id, role, model, content, status, error, latencyMs, round,
-             usage {promptTokens, completionTokens, costUsd}, createTime}.
+             usage {promptTokens, completionTokens, costUsd}, createTime,
+             ranking[], labels[], rankingUnparsed, consensus}.
+  ranking[] of roundCompleted = {model, averageRank, votes, place}, best first.
   Re-attach after a detach with `moai watch <discussion> --after <seq>`.";
 
 const AFTER_HELP: &str = "\
@@ -126,6 +129,10 @@ pub enum Command {
     /// Have one model write the consensus: agreements, disagreements, open questions
     #[command(visible_alias = "summary", after_long_help = JSON_EVENTS_HELP)]
     Summarize(SummarizeArgs),
+
+    /// Have the models rank each other's answers of a round anonymously, then show the leaderboard
+    #[command(after_long_help = JSON_EVENTS_HELP)]
+    Review(ReviewArgs),
 
     /// List discussions, newest first
     #[command(visible_alias = "history")]

@@ -15,6 +15,7 @@ pub mod export;
 pub mod models;
 pub mod open;
 pub mod project;
+pub mod review;
 pub mod show;
 pub mod stop;
 pub mod summarize;
@@ -40,6 +41,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Stop(args) => stop::run(session, args).await,
         Command::Ask(args) => ask::run(session, args).await,
         Command::Summarize(args) => summarize::run(session, args).await,
+        Command::Review(args) => review::run(session, args).await,
         Command::Discussions(args) => discussions::run(session, args).await,
         Command::Show(args) => show::run(session, args).await,
         Command::Watch(args) => watch::run(session, args).await,
@@ -69,6 +71,7 @@ fn name(command: &Command) -> &'static str {
         Command::Stop(_) => "stop",
         Command::Ask(_) => "ask",
         Command::Summarize(_) => "summarize",
+        Command::Review(_) => "review",
         Command::Discussions(_) => "discussions",
         Command::Show(_) => "show",
         Command::Watch(_) => "watch",

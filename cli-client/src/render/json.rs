@@ -69,7 +69,13 @@ mod tests {
                         text: "x\ny".into(),
                     }),
                 ),
-                (2, Payload::RoundCompleted(RoundCompleted { number: 1 })),
+                (
+                    2,
+                    Payload::RoundCompleted(RoundCompleted {
+                        number: 1,
+                        ..Default::default()
+                    }),
+                ),
             ] {
                 let event = DiscussionEvent {
                     discussion_id: "d".into(),
