@@ -31,8 +31,9 @@ pub fn leaderboard_markdown(ranking: &[RankedModel]) -> String {
     if ranking.is_empty() {
         return String::new();
     }
-    let mut out =
-        String::from("## Leaderboard\n\n| # | model | average rank | votes |\n| ---: | --- | ---: | ---: |\n");
+    let mut out = String::from(
+        "## Leaderboard\n\n| # | model | average rank | votes |\n| ---: | --- | ---: | ---: |\n",
+    );
     for r in ranking {
         out.push_str(&format!(
             "| {} | {} | {:.2} | {} |\n",
@@ -57,7 +58,10 @@ pub fn review_note(message: &Message) -> Option<String> {
 /// The lines a finished reviewer's or judge's section ends with.
 pub fn message_notes(message: &Message, theme: Theme) -> Vec<String> {
     match review_note(message).or_else(|| verdict_note(message).map(str::to_owned)) {
-        Some(note) => vec![theme.paint(&theme.dim(), &format!("  {note}")), String::new()],
+        Some(note) => vec![
+            theme.paint(&theme.dim(), &format!("  {note}")),
+            String::new(),
+        ],
         None => Vec::new(),
     }
 }
@@ -148,7 +152,10 @@ mod tests {
             judged_rounds: 2,
             ..Default::default()
         };
-        assert_eq!(outcome_line(&yes).as_deref(), Some("consensus after round 2"));
+        assert_eq!(
+            outcome_line(&yes).as_deref(),
+            Some("consensus after round 2")
+        );
         let no = RoundCompleted {
             number: 5,
             consensus: Some(false),
@@ -156,7 +163,10 @@ mod tests {
             judged_rounds: 5,
             ..Default::default()
         };
-        assert_eq!(outcome_line(&no).as_deref(), Some("no consensus after 5 rounds"));
+        assert_eq!(
+            outcome_line(&no).as_deref(),
+            Some("no consensus after 5 rounds")
+        );
         let open = RoundCompleted {
             number: 1,
             consensus: Some(false),
@@ -171,7 +181,10 @@ mod tests {
             ranking: vec!["b/two".into(), "c/three".into()],
             ..Default::default()
         };
-        assert_eq!(review_note(&ranked).as_deref(), Some("ranking: b/two > c/three"));
+        assert_eq!(
+            review_note(&ranked).as_deref(),
+            Some("ranking: b/two > c/three")
+        );
         let unread = Message {
             ranking_unparsed: "the review has no FINAL RANKING section".into(),
             ..Default::default()

@@ -12,9 +12,9 @@ pub use enums::{
     DiscussionKind, DiscussionOutcome, DiscussionStatus, MessageRole, MessageStatus, RoundMode,
 };
 pub use leaderboard::{Standing, leaderboard};
-pub use review::{Review, ReviewLabel};
 pub use model_id::{ModelId, ModelList};
 pub use project_name::ProjectName;
+pub use review::{Review, ReviewLabel};
 pub use text::BoundedText;
 
 /// Why a value was refused; the message is shown to the caller as is.

@@ -96,6 +96,10 @@ mod tests {
         assert!(msgs[1].content.contains("Question: Tabs?"));
         assert!(msgs[1].content.contains("[a/one]\ntabs"));
         assert!(msgs[1].content.contains("Round 2 has just ended"));
-        assert!(msgs[1].content.ends_with("CONSENSUS: yes\nor\nCONSENSUS: no"));
+        assert!(
+            msgs[1]
+                .content
+                .ends_with("CONSENSUS: yes\nor\nCONSENSUS: no")
+        );
     }
 }

@@ -94,7 +94,7 @@ impl RunContext {
             number,
             ..Default::default()
         }))
-            .await;
+        .await;
     }
 }
 

@@ -4,6 +4,7 @@ mod access;
 mod callbacks;
 mod discussion;
 mod projects;
+mod review;
 
 use std::{collections::HashSet, sync::Arc, time::Duration};
 
@@ -315,6 +316,7 @@ async fn run_command(ctx: &mut Ctx, command: Command) -> HandlerResult {
         Command::Next => discussion::next(ctx).await,
         Command::Stop => discussion::stop(ctx).await,
         Command::Consensus(model) => discussion::consensus(ctx, &model).await,
+        Command::Review(round) => review::review(ctx, &round).await,
         Command::Export(format) => discussion::export(ctx, &format).await,
         Command::Status => discussion::status(ctx).await,
     }

@@ -30,7 +30,11 @@ pub fn review_messages(
     let mut answers = String::new();
     for (label, answer) in shown {
         let text = redact(answer.content.trim(), models);
-        answers.push_str(&format!("### {}\n\n{}\n\n", label.label, cut(&text, share_chars)));
+        answers.push_str(&format!(
+            "### {}\n\n{}\n\n",
+            label.label,
+            cut(&text, share_chars)
+        ));
     }
     // The example lists the labels rotated by one, so it is never simply the
     // order shown; shuffling per reviewer spreads any pull it has.
@@ -56,7 +60,9 @@ pub fn review_messages(
          The ending of your answer has this shape:\n\n\
          FINAL RANKING:\n{example}\n\
          Now write your evaluation and ranking:",
-        first = shown.first().map_or("Response A", |(l, _)| l.label.as_str()),
+        first = shown
+            .first()
+            .map_or("Response A", |(l, _)| l.label.as_str()),
     );
     vec![ChatMessage::system(SYSTEM), ChatMessage::user(user)]
 }

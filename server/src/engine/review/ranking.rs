@@ -17,9 +17,8 @@ pub enum ParsedRanking {
 }
 
 /// The heading of the ranking section (the last one counts).
-static HEADING: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)final[\s*_]+ranking").expect("a constant pattern compiles")
-});
+static HEADING: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?i)final[\s*_]+ranking").expect("a constant pattern compiles"));
 
 /// `Response A`, `response-B`, `**Response C**`: the letters (capitals, so
 /// "the response is" is no label) are group 1.
