@@ -53,6 +53,9 @@ pub struct Limits {
     pub shutdown_grace_secs: u64,
     /// A run's lease in the store; a RUNNING discussion whose lease lapsed is INTERRUPTED.
     pub run_lease_secs: u64,
+    /// Seed of the shuffle that gives reviewers their anonymous labels; unset
+    /// (the default) draws a fresh one at start. Tests fix it to be repeatable.
+    pub review_seed: Option<u64>,
 }
 
 impl Default for Limits {
@@ -67,6 +70,7 @@ impl Default for Limits {
             flush_interval_ms: 1000,
             shutdown_grace_secs: 10,
             run_lease_secs: 30,
+            review_seed: None,
         }
     }
 }
