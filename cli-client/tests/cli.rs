@@ -9,6 +9,8 @@ use moai_cli::args::Cli;
 use moai_tests::fake_llm::Script;
 use moai_tests::server::{Limits, TestOptions, TestServer};
 
+#[path = "cli/council.rs"]
+mod council;
 mod support;
 #[path = "cli/terminal.rs"]
 mod terminal;

@@ -3,6 +3,8 @@
 
 #[path = "bot/commands.rs"]
 mod commands;
+#[path = "bot/council.rs"]
+mod council;
 #[path = "bot/lifecycle.rs"]
 mod lifecycle;
 #[path = "bot/streaming.rs"]
