@@ -212,10 +212,8 @@ impl tonic::service::Interceptor for AuthInterceptor {
                 req.extensions_mut().insert(principal);
                 Ok(req)
             }
-            Err(AuthError::UserHeaderNotAllowed) => Err(tonic::Status::permission_denied(
-                AuthError::UserHeaderNotAllowed.to_string(),
-            )),
-            Err(e) => Err(tonic::Status::unauthenticated(e.to_string())),
+            // The status for each refusal is chosen in `api::error`.
+            Err(e) => Err(e.into()),
         }
     }
 }

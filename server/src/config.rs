@@ -53,6 +53,9 @@ pub struct Limits {
     pub shutdown_grace_secs: u64,
     /// A run's lease in the store; a RUNNING discussion whose lease lapsed is INTERRUPTED.
     pub run_lease_secs: u64,
+    /// How long a cancelled run (stop, project delete, the end of the
+    /// shutdown grace) gets to store what it has and close, in seconds.
+    pub stop_wait_secs: u64,
     /// Seed of the shuffle that gives reviewers their anonymous labels; unset
     /// (the default) draws a fresh one at start. Tests fix it to be repeatable.
     pub review_seed: Option<u64>,
@@ -70,6 +73,7 @@ impl Default for Limits {
             flush_interval_ms: 1000,
             shutdown_grace_secs: 10,
             run_lease_secs: 30,
+            stop_wait_secs: 10,
             review_seed: None,
         }
     }
@@ -89,6 +93,11 @@ impl Limits {
     /// `run_lease_secs` as a duration.
     pub fn run_lease(&self) -> Duration {
         Duration::from_secs(self.run_lease_secs.max(1))
+    }
+
+    /// `stop_wait_secs` as a duration.
+    pub fn stop_wait(&self) -> Duration {
+        Duration::from_secs(self.stop_wait_secs)
     }
 }
 

@@ -28,18 +28,18 @@ pub enum StartupError {
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
     Auth(#[from] crate::auth::AuthError),
-    #[error("model providers: {0}")]
-    Llm(String),
+    #[error("model providers")]
+    Llm(#[from] crate::llm::LlmError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
         source: std::io::Error,
     },
-    #[error("reflection: {0}")]
-    Reflection(String),
-    #[error("recovery: {0}")]
-    Recovery(String),
-    #[error("transport: {0}")]
+    #[error("reflection")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    #[error("recovering interrupted runs")]
+    Recovery(#[source] crate::engine::EngineError),
+    #[error("transport")]
     Transport(#[from] tonic::transport::Error),
 }
 
@@ -63,13 +63,12 @@ impl Application {
         };
         let store = Store::connect(&url).await?;
         let keys = Arc::new(KeyRing::from_settings(&settings)?);
-        let llm =
-            LlmClient::new(settings.llm.clone()).map_err(|e| StartupError::Llm(e.to_string()))?;
+        let llm = LlmClient::new(settings.llm.clone())?;
         let engine = Engine::new(store.clone(), llm, settings.limits.clone());
         let recovered = engine
             .recover(store.backend() == Backend::Sqlite)
             .await
-            .map_err(|e| StartupError::Recovery(e.to_string()))?;
+            .map_err(StartupError::Recovery)?;
         if recovered > 0 {
             tracing::warn!(recovered, "marked runs of a previous server INTERRUPTED");
         }
@@ -128,12 +127,10 @@ impl Application {
 
         let reflection_v1 = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(moai_proto::FILE_DESCRIPTOR_SET)
-            .build_v1()
-            .map_err(|e| StartupError::Reflection(e.to_string()))?;
+            .build_v1()?;
         let reflection_v1alpha = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(moai_proto::FILE_DESCRIPTOR_SET)
-            .build_v1alpha()
-            .map_err(|e| StartupError::Reflection(e.to_string()))?;
+            .build_v1alpha()?;
 
         let auth = AuthInterceptor::new(keys);
         let projects = ProjectServiceServer::new(ProjectApi::new(engine.clone()));

@@ -1,8 +1,9 @@
 use moai_proto::v1::{self, discussion_service_server::DiscussionService};
 use tonic::{Request, Response, Status};
 
+use super::error::ExportFailed;
 use super::{EventStream, event_stream, page_cursor, page_size, principal};
-use crate::domain::{BoundedText, ModelId};
+use crate::domain::{BoundedText, DiscussionId, InvalidInput, ModelId, ProjectId};
 use crate::engine::export::{self, Format};
 use crate::engine::{DiscussionView, Engine, StartTarget};
 use crate::store::PageCursor;
@@ -27,14 +28,6 @@ impl DiscussionApi {
     }
 }
 
-fn required<'a>(value: &'a str, what: &str) -> Result<&'a str, Status> {
-    if value.trim().is_empty() {
-        Err(Status::invalid_argument(format!("{what} is required")))
-    } else {
-        Ok(value.trim())
-    }
-}
-
 fn view(v: &DiscussionView) -> v1::Discussion {
     wire::discussion(&v.discussion, &v.rounds, v.usage, v.last_seq)
 }
@@ -56,9 +49,12 @@ impl DiscussionService for DiscussionApi {
     ) -> Result<Response<Self::OpenDiscussionStream>, Status> {
         let owner = principal(&req)?;
         let r = req.into_inner();
-        let project_id = required(&r.project_id, "project_id")?;
+        let project_id = ProjectId::parse(&r.project_id, "project_id")?;
         let question = self.text(&r.question, "question")?;
-        let sub = self.engine.open(&owner, project_id, question).await?;
+        let sub = self
+            .engine
+            .open(&owner, project_id.as_str(), question)
+            .await?;
         Ok(Response::new(event_stream(sub, |e| {
             v1::OpenDiscussionResponse { event: Some(e) }
         })))
@@ -73,16 +69,18 @@ impl DiscussionService for DiscussionApi {
         let r = req.into_inner();
         let target = if !r.discussion_id.trim().is_empty() {
             if !r.topic.trim().is_empty() {
-                return Err(Status::invalid_argument(
+                return Err(InvalidInput::new(
                     "give either discussion_id (to continue) or project_id with topic (to begin), not both",
-                ));
+                )
+                .into());
             }
             StartTarget::Existing {
-                discussion_id: r.discussion_id.trim().to_owned(),
+                discussion_id: DiscussionId::parse(&r.discussion_id)?.as_str().to_owned(),
             }
         } else {
             StartTarget::New {
-                project_id: required(&r.project_id, "project_id (or discussion_id)")?.to_owned(),
+                project_id: ProjectId::parse(&r.project_id, "project_id (or discussion_id)")?
+                    .into_string(),
                 topic: self.text(&r.topic, "topic")?,
             }
         };
@@ -101,7 +99,7 @@ impl DiscussionService for DiscussionApi {
         let r = req.into_inner();
         let sub = self
             .engine
-            .next_round(&owner, required(&r.discussion_id, "discussion_id")?)
+            .next_round(&owner, DiscussionId::parse(&r.discussion_id)?.as_str())
             .await?;
         Ok(Response::new(event_stream(sub, |e| {
             v1::NextRoundResponse { event: Some(e) }
@@ -117,7 +115,7 @@ impl DiscussionService for DiscussionApi {
         let r = req.into_inner();
         let v = self
             .engine
-            .stop(&owner, required(&r.discussion_id, "discussion_id")?)
+            .stop(&owner, DiscussionId::parse(&r.discussion_id)?.as_str())
             .await?;
         Ok(Response::new(v1::StopDiscussionResponse {
             discussion: Some(view(&v)),
@@ -131,10 +129,16 @@ impl DiscussionService for DiscussionApi {
     ) -> Result<Response<Self::MentionStream>, Status> {
         let owner = principal(&req)?;
         let r = req.into_inner();
-        let id = required(&r.discussion_id, "discussion_id")?;
-        let model = ModelId::parse(required(&r.model, "model")?)?;
+        let id = DiscussionId::parse(&r.discussion_id)?;
+        if r.model.trim().is_empty() {
+            return Err(InvalidInput::new("model is required").into());
+        }
+        let model = ModelId::parse(&r.model)?;
         let content = self.text(&r.content, "content")?;
-        let sub = self.engine.mention(&owner, id, model, content).await?;
+        let sub = self
+            .engine
+            .mention(&owner, id.as_str(), model, content)
+            .await?;
         Ok(Response::new(event_stream(sub, |e| v1::MentionResponse {
             event: Some(e),
         })))
@@ -147,13 +151,13 @@ impl DiscussionService for DiscussionApi {
     ) -> Result<Response<Self::SummarizeDiscussionStream>, Status> {
         let owner = principal(&req)?;
         let r = req.into_inner();
-        let id = required(&r.discussion_id, "discussion_id")?;
+        let id = DiscussionId::parse(&r.discussion_id)?;
         let model = if r.model.trim().is_empty() {
             None
         } else {
             Some(ModelId::parse(&r.model)?)
         };
-        let sub = self.engine.summarize(&owner, id, model).await?;
+        let sub = self.engine.summarize(&owner, id.as_str(), model).await?;
         Ok(Response::new(event_stream(sub, |e| {
             v1::SummarizeDiscussionResponse { event: Some(e) }
         })))
@@ -170,7 +174,7 @@ impl DiscussionService for DiscussionApi {
             .engine
             .watch(
                 &owner,
-                required(&r.discussion_id, "discussion_id")?,
+                DiscussionId::parse(&r.discussion_id)?.as_str(),
                 r.after_seq,
             )
             .await?;
@@ -188,7 +192,7 @@ impl DiscussionService for DiscussionApi {
         let r = req.into_inner();
         let v = self
             .engine
-            .get(&owner, required(&r.discussion_id, "discussion_id")?)
+            .get(&owner, DiscussionId::parse(&r.discussion_id)?.as_str())
             .await?;
         Ok(Response::new(v1::GetDiscussionResponse {
             discussion: Some(view(&v)),
@@ -245,24 +249,20 @@ impl DiscussionService for DiscussionApi {
             Ok(v1::ExportFormat::Unspecified | v1::ExportFormat::Markdown) => Format::Markdown,
             Ok(v1::ExportFormat::Json) => Format::Json,
             Err(_) => {
-                return Err(Status::invalid_argument(format!(
-                    "unknown export format {}",
-                    r.format
-                )));
+                return Err(
+                    InvalidInput::new(format!("unknown export format {}", r.format)).into(),
+                );
             }
         };
         let v = self
             .engine
-            .get(&owner, required(&r.discussion_id, "discussion_id")?)
+            .get(&owner, DiscussionId::parse(&r.discussion_id)?.as_str())
             .await?;
         let project = self
             .engine
             .project(&owner, &v.discussion.project_id)
             .await?;
-        let doc = export::render(&v, &project, format).map_err(|e| {
-            tracing::error!(error = %e, "export failed");
-            Status::internal("could not render the export")
-        })?;
+        let doc = export::render(&v, &project, format).map_err(ExportFailed)?;
         Ok(Response::new(v1::ExportDiscussionResponse {
             content: doc.content,
             file_name: doc.file_name,

@@ -2,6 +2,7 @@
 
 use tonic::Status;
 
+use crate::auth::AuthError;
 use crate::domain::InvalidInput;
 use crate::engine::{EngineError, SubscriptionError};
 use crate::store::StoreError;
@@ -41,5 +42,29 @@ impl From<EngineError> for Status {
 impl From<SubscriptionError> for Status {
     fn from(e: SubscriptionError) -> Self {
         Status::resource_exhausted(e.to_string())
+    }
+}
+
+impl From<AuthError> for Status {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::UserHeaderNotAllowed => Status::permission_denied(e.to_string()),
+            AuthError::LocalKey { .. } => {
+                tracing::error!(error = %e, "local key failure");
+                Status::internal("internal error; the server log has details")
+            }
+            other => Status::unauthenticated(other.to_string()),
+        }
+    }
+}
+
+/// An export that could not be rendered (a server fault, not the caller's).
+#[derive(Debug)]
+pub(super) struct ExportFailed(pub String);
+
+impl From<ExportFailed> for Status {
+    fn from(e: ExportFailed) -> Self {
+        tracing::error!(error = %e.0, "export failed");
+        Status::internal("could not render the export")
     }
 }

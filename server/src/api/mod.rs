@@ -15,7 +15,8 @@ pub use discussions::DiscussionApi;
 pub use models::ModelApi;
 pub use projects::ProjectApi;
 
-use crate::auth::Principal;
+use crate::auth::{AuthError, Principal};
+use crate::domain::InvalidInput;
 use crate::engine::SubscriptionError;
 
 /// A server-streaming response body.
@@ -26,7 +27,7 @@ fn principal<T>(req: &Request<T>) -> Result<Principal, Status> {
     req.extensions()
         .get::<Principal>()
         .cloned()
-        .ok_or_else(|| Status::unauthenticated("missing API key"))
+        .ok_or_else(|| AuthError::Missing.into())
 }
 
 /// Wraps each event of a subscription in the RPC's response message.
@@ -46,7 +47,7 @@ where
 fn page_size(requested: i32) -> Result<usize, Status> {
     match requested {
         0 => Ok(50),
-        n if n < 0 => Err(Status::invalid_argument("page_size must not be negative")),
+        n if n < 0 => Err(InvalidInput::new("page_size must not be negative").into()),
         n => Ok(usize::try_from(n).unwrap_or(200).min(200)),
     }
 }
@@ -57,5 +58,5 @@ fn page_cursor(token: &str) -> Result<Option<crate::store::PageCursor>, Status> 
     }
     crate::store::PageCursor::decode(token)
         .map(Some)
-        .ok_or_else(|| Status::invalid_argument("page_token is not one this server issued"))
+        .ok_or_else(|| InvalidInput::new("page_token is not one this server issued").into())
 }

@@ -4,7 +4,7 @@ use tonic::{Request, Response, Status};
 use super::{page_cursor, page_size, principal};
 use crate::config::Limits;
 use crate::domain::{BoundedText, ModelId, ModelList, ProjectName};
-use crate::engine::Engine;
+use crate::engine::{Engine, EngineError};
 use crate::store::{NewProject, PageCursor, Store};
 use crate::wire;
 
@@ -40,10 +40,6 @@ impl ProjectApi {
             .map(|m| ModelId::parse(m))
             .collect::<Result<Vec<_>, _>>()?)
     }
-}
-
-fn not_found(id: &str) -> Status {
-    Status::not_found(format!("project {id} not found"))
 }
 
 #[tonic::async_trait]
@@ -83,7 +79,7 @@ impl ProjectService for ProjectApi {
             .store()
             .get_project(owner.as_str(), &id)
             .await?
-            .ok_or_else(|| not_found(&id))?;
+            .ok_or_else(|| EngineError::project_not_found(&id))?;
         Ok(Response::new(v1::GetProjectResponse {
             project: Some(wire::project(&project)),
         }))
@@ -134,7 +130,7 @@ impl ProjectService for ProjectApi {
             .store()
             .get_project(owner.as_str(), &r.project_id)
             .await?
-            .ok_or_else(|| not_found(&r.project_id))?;
+            .ok_or_else(|| EngineError::project_not_found(&r.project_id))?;
         if let Some(name) = &r.name {
             project.name = ProjectName::parse(name)?.as_str().to_owned();
         }
@@ -161,7 +157,7 @@ impl ProjectService for ProjectApi {
             .store()
             .update_project(&project)
             .await?
-            .ok_or_else(|| not_found(&r.project_id))?;
+            .ok_or_else(|| EngineError::project_not_found(&r.project_id))?;
         Ok(Response::new(v1::UpdateProjectResponse {
             project: Some(wire::project(&project)),
         }))

@@ -2,6 +2,7 @@
 //! so the layers below never re-check input.
 
 mod enums;
+mod id;
 mod leaderboard;
 mod model_id;
 mod project_name;
@@ -11,6 +12,7 @@ mod text;
 pub use enums::{
     DiscussionKind, DiscussionOutcome, DiscussionStatus, MessageRole, MessageStatus, RoundMode,
 };
+pub use id::{DiscussionId, ProjectId};
 pub use leaderboard::{Standing, leaderboard};
 pub use model_id::{ModelId, ModelList};
 pub use project_name::ProjectName;

@@ -1,47 +1,60 @@
 //! Discussion runs: parallel, sequential, mention and summary rounds, all on
 //! one mechanism. A run is spawned on the server and owned by it; callers get
-//! a [`Subscription`] to the run's [`hub::Hub`], so leaving cancels nothing.
+//! a [`Subscription`] to the run's hub, so leaving cancels nothing.
+//!
+//! One file per call the API makes (`open_discussion`, `start_discussion`,
+//! `next_round`, `mention`, `summarize_discussion`, `stop`, `watch`), and one
+//! per piece of the mechanism: `launch` (taking a discussion and spawning its
+//! run), `run` (a run's rounds and final status), `speaker` (one model
+//! answering), `lease` (keeping a run's claim in the store fresh), `hub` (a
+//! run's event producer), `log` and `subscription` (what subscribers read),
+//! `remote_watch` (following a run another replica owns, from the store).
 
 mod consensus;
 mod error;
 pub mod export;
-mod follow;
-pub mod hub;
+mod hub;
+mod launch;
+mod lease;
+mod log;
+mod mention;
+mod next_round;
+mod open_discussion;
 pub mod prompt;
+mod remote_watch;
 pub mod review;
 mod run;
 mod speaker;
-mod start;
+mod start_discussion;
+mod stop;
 mod subscription;
+mod summarize_discussion;
 mod watch;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use error::EngineError;
-pub use hub::{Subscription, SubscriptionError};
 pub use run::Plan;
+pub use start_discussion::StartTarget;
+pub use subscription::{Subscription, SubscriptionError};
 
 use crate::auth::Principal;
 use crate::config::Limits;
-use crate::domain::BoundedText;
 use crate::llm::LlmClient;
 use crate::store::{
-    DiscussionRecord, PageCursor, ProjectRecord, RoundRecord, Store, UsageTotals, now_ms,
+    DiscussionRecord, PageCursor, ProjectRecord, RoundRecord, Store, StoredEvent, UsageTotals,
 };
 use hub::Hub;
 
 /// Why a run was cancelled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
 pub(crate) enum CancelReason {
-    Stop = 1,
-    Shutdown = 2,
+    Stop,
+    Shutdown,
 }
 
 /// A run in progress in this process.
@@ -51,24 +64,28 @@ pub(crate) struct ActiveRun {
     token: String,
     hub: Arc<Hub>,
     cancel: CancellationToken,
-    reason: AtomicU8,
+    /// The first reason given wins.
+    reason: OnceLock<CancelReason>,
     done: CancellationToken,
 }
 
 impl ActiveRun {
     pub(crate) fn cancel(&self, reason: CancelReason) {
-        let _ = self
-            .reason
-            .compare_exchange(0, reason as u8, Ordering::SeqCst, Ordering::SeqCst);
+        let _ = self.reason.set(reason);
         self.cancel.cancel();
     }
 
     fn reason(&self) -> Option<CancelReason> {
-        match self.reason.load(Ordering::SeqCst) {
-            1 => Some(CancelReason::Stop),
-            2 => Some(CancelReason::Shutdown),
-            _ => None,
-        }
+        self.reason.get().copied()
+    }
+
+    /// Cancels the run and waits (at most `wait`) until it has closed;
+    /// `false` if it had not by then.
+    async fn cancel_and_wait(&self, reason: CancelReason, wait: std::time::Duration) -> bool {
+        self.cancel(reason);
+        tokio::time::timeout(wait, self.done.cancelled())
+            .await
+            .is_ok()
     }
 }
 
@@ -77,10 +94,37 @@ pub(crate) struct Inner {
     llm: LlmClient,
     limits: Limits,
     runs: Mutex<HashMap<String, Arc<ActiveRun>>>,
+    /// Every run of this process, so shutdown can wait for them.
     tracker: TaskTracker,
-    accepting: AtomicBool,
-    /// Cancelled when shutdown begins; streams that follow other replicas end then.
+    /// Cancelled when shutdown begins: from then on no run starts, and
+    /// streams that follow other replicas end.
     closing: CancellationToken,
+}
+
+/// How far seq jumps after a crash, past deltas that were never stored.
+const SEQ_GAP_AFTER_CRASH: u64 = 10_000_000;
+
+/// The event that says a recovered discussion is INTERRUPTED. Seqs of
+/// deltas that were never stored may have reached clients: it jumps past
+/// any of them so seq keeps strictly increasing.
+fn interrupted_event(discussion_id: &str, last_seq: u64, time: i64) -> StoredEvent {
+    let seq = last_seq + SEQ_GAP_AFTER_CRASH;
+    let event = moai_proto::v1::DiscussionEvent {
+        discussion_id: discussion_id.to_owned(),
+        seq,
+        time: Some(crate::wire::timestamp(time)),
+        payload: Some(moai_proto::v1::discussion_event::Payload::StatusChanged(
+            moai_proto::v1::StatusChanged {
+                status: moai_proto::v1::DiscussionStatus::Interrupted as i32,
+            },
+        )),
+    };
+    StoredEvent {
+        discussion_id: discussion_id.to_owned(),
+        seq,
+        time,
+        payload: prost::Message::encode_to_vec(&event),
+    }
 }
 
 /// A discussion with everything `GetDiscussion` shows.
@@ -98,21 +142,6 @@ pub type EventSource = futures::stream::BoxStream<
     Result<Arc<moai_proto::v1::DiscussionEvent>, SubscriptionError>,
 >;
 
-/// A precondition a run-starting call puts on the project.
-type ProjectCheck<'a> = &'a (dyn Fn(&ProjectRecord) -> Result<(), EngineError> + Sync);
-
-/// What a StartDiscussion continues or begins.
-#[derive(Clone, Debug)]
-pub enum StartTarget {
-    New {
-        project_id: String,
-        topic: BoundedText,
-    },
-    Existing {
-        discussion_id: String,
-    },
-}
-
 /// The discussion engine. Cheap to clone.
 #[derive(Clone)]
 pub struct Engine {
@@ -129,7 +158,6 @@ impl Engine {
                 limits,
                 runs: Mutex::new(HashMap::new()),
                 tracker: TaskTracker::new(),
-                accepting: AtomicBool::new(true),
                 closing: CancellationToken::new(),
             }),
         }
@@ -222,8 +250,12 @@ impl Engine {
             .cloned()
             .collect();
         for run in running {
-            run.cancel(CancelReason::Stop);
-            let _ = tokio::time::timeout(Duration::from_secs(10), run.done.cancelled()).await;
+            if !run
+                .cancel_and_wait(CancelReason::Stop, self.inner.limits.stop_wait())
+                .await
+            {
+                tracing::warn!(project = %project.id, "a run did not close in time before its project was deleted");
+            }
         }
         if self
             .inner
@@ -240,25 +272,12 @@ impl Engine {
     /// Marks runs left RUNNING by a server that went away as INTERRUPTED.
     /// `all` is for an embedded database that no other server shares.
     pub async fn recover(&self, all: bool) -> Result<usize, EngineError> {
-        let ids = self.inner.store.recover_interrupted(all).await?;
+        let ids = self
+            .inner
+            .store
+            .recover_interrupted(all, interrupted_event)
+            .await?;
         for id in &ids {
-            // Seqs of deltas that were never stored may have reached clients:
-            // jump past any of them so seq keeps strictly increasing.
-            let seq = self.inner.store.last_seq(id).await? + run::SEQ_GAP_AFTER_CRASH;
-            let event = moai_proto::v1::DiscussionEvent {
-                discussion_id: id.clone(),
-                seq,
-                time: Some(crate::wire::timestamp(now_ms())),
-                payload: Some(moai_proto::v1::discussion_event::Payload::StatusChanged(
-                    moai_proto::v1::StatusChanged {
-                        status: moai_proto::v1::DiscussionStatus::Interrupted as i32,
-                    },
-                )),
-            };
-            self.inner
-                .store
-                .insert_event(id, seq, now_ms(), &prost::Message::encode_to_vec(&event))
-                .await?;
             tracing::warn!(discussion = %id, "run interrupted by a server that went away");
         }
         Ok(ids.len())
@@ -266,8 +285,7 @@ impl Engine {
 
     /// Refuses new runs, lets running ones finish within `grace`, then
     /// interrupts what is left.
-    pub async fn shutdown(&self, grace: Duration) {
-        self.inner.accepting.store(false, Ordering::SeqCst);
+    pub async fn shutdown(&self, grace: std::time::Duration) {
         self.inner.closing.cancel();
         self.inner.tracker.close();
         if tokio::time::timeout(grace, self.inner.tracker.wait())
@@ -282,7 +300,8 @@ impl Engine {
             for run in runs {
                 run.cancel(CancelReason::Shutdown);
             }
-            let _ = tokio::time::timeout(Duration::from_secs(5), self.inner.tracker.wait()).await;
+            let _ = tokio::time::timeout(self.inner.limits.stop_wait(), self.inner.tracker.wait())
+                .await;
         }
     }
 

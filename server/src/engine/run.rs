@@ -5,17 +5,15 @@ use std::sync::Arc;
 use moai_proto::v1::{self, discussion_event::Payload};
 use tracing::Instrument as _;
 
+use super::lease::{self, LeaseEnd};
 use super::prompt::{self, Transcript};
 use super::speaker::{Speaker, Turn};
 use super::{ActiveRun, CancelReason, Inner};
 use crate::domain::{DiscussionStatus, MessageRole, MessageStatus, RoundMode};
 use crate::store::{
-    DiscussionRecord, MessageRecord, ProjectRecord, StoreError, UsageTotals, now_ms,
+    DiscussionRecord, MessageRecord, ProjectRecord, RoundRecord, StoreError, UsageTotals,
 };
 use crate::wire;
-
-/// How far seq jumps after a crash, past deltas that were never stored.
-pub(crate) const SEQ_GAP_AFTER_CRASH: u64 = 10_000_000;
 
 /// What a run does.
 #[derive(Clone, Debug)]
@@ -42,22 +40,42 @@ impl Plan {
     }
 }
 
-pub(crate) struct RunContext {
-    pub inner: Arc<Inner>,
-    pub run: Arc<ActiveRun>,
-    pub discussion: DiscussionRecord,
-    pub project: ProjectRecord,
+/// Whether a run created its discussion or continues one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Origin {
+    New,
+    Continued,
+}
+
+struct RunContext {
+    inner: Arc<Inner>,
+    run: Arc<ActiveRun>,
+    discussion: DiscussionRecord,
+    project: ProjectRecord,
     /// Number of the latest round, stored or begun by this run.
-    pub last_round: std::sync::atomic::AtomicU32,
+    last_round: std::sync::atomic::AtomicU32,
 }
 
 impl RunContext {
-    pub fn cancelled(&self) -> bool {
+    fn cancelled(&self) -> bool {
         self.run.cancel.is_cancelled()
     }
 
-    pub async fn publish(&self, payload: Payload) -> u64 {
+    async fn publish(&self, payload: Payload) -> u64 {
         self.run.hub.publish(payload).await
+    }
+
+    /// The speaker of round `round`: what a model's turn needs, and no more.
+    fn speaker(&self, round: u32) -> Speaker<'_> {
+        Speaker {
+            hub: &self.run.hub,
+            store: &self.inner.store,
+            llm: &self.inner.llm,
+            cancel: &self.run.cancel,
+            flush_every: self.inner.limits.flush_interval(),
+            discussion_id: &self.discussion.id,
+            round,
+        }
     }
 
     fn budget(&self, model: &str) -> usize {
@@ -78,7 +96,7 @@ impl RunContext {
         self.inner
             .store
             .create_round(&self.discussion.id, number, mode)
-            .await?;
+            .await;
         self.publish(Payload::RoundStarted(v1::RoundStarted {
             number,
             mode: wire::round_mode(mode) as i32,
@@ -99,13 +117,13 @@ impl RunContext {
 }
 
 /// Runs `plan` to its end and leaves the discussion IDLE, STOPPED or INTERRUPTED.
-pub(crate) async fn execute(
+pub(super) async fn execute(
     inner: Arc<Inner>,
     run: Arc<ActiveRun>,
     discussion: DiscussionRecord,
     project: ProjectRecord,
     plan: Plan,
-    is_new: bool,
+    origin: Origin,
 ) {
     let span = tracing::info_span!("run", discussion = %discussion.id, plan = plan.name());
     async move {
@@ -116,18 +134,6 @@ pub(crate) async fn execute(
             project,
             last_round: std::sync::atomic::AtomicU32::new(0),
         };
-        if is_new {
-            let d = wire::discussion(&ctx.discussion, &[], UsageTotals::default(), 0);
-            ctx.publish(Payload::DiscussionStarted(v1::DiscussionStarted {
-                discussion: Some(d),
-            }))
-            .await;
-        } else {
-            ctx.publish(Payload::StatusChanged(v1::StatusChanged {
-                status: v1::DiscussionStatus::Running as i32,
-            }))
-            .await;
-        }
         let mut guard = RunGuard {
             inner: ctx.inner.clone(),
             run: ctx.run.clone(),
@@ -139,7 +145,29 @@ pub(crate) async fn execute(
             )),
             closed: false,
         };
-        if let Err(e) = run_plan(&ctx, plan, is_new).await {
+        let history = match origin {
+            Origin::New => {
+                let d = wire::discussion(&ctx.discussion, &[], UsageTotals::default(), 0);
+                ctx.publish(Payload::DiscussionStarted(v1::DiscussionStarted {
+                    discussion: Some(d),
+                }))
+                .await;
+                // A discussion this run created has no rounds yet.
+                Ok(Vec::new())
+            }
+            Origin::Continued => {
+                ctx.publish(Payload::StatusChanged(v1::StatusChanged {
+                    status: v1::DiscussionStatus::Running as i32,
+                }))
+                .await;
+                ctx.inner.store.load_rounds(&ctx.discussion.id).await
+            }
+        };
+        let ran = match history {
+            Ok(rounds) => run_plan(&ctx, plan, &rounds).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = ran {
             tracing::error!(error = %e, "run failed on the store");
         }
         guard.heartbeat.abort();
@@ -151,31 +179,29 @@ pub(crate) async fn execute(
         let closing = Payload::StatusChanged(v1::StatusChanged {
             status: wire::discussion_status(status) as i32,
         });
-        let store = &ctx.inner.store;
-        let stored = ctx
+        // The writer keeps queue order: the closing event (and every event
+        // before it) is committed with the status, or before it. So once
+        // the hub leaves, watchers may replay everything from the store.
+        let ended = ctx
             .run
             .hub
-            .publish_last(closing, async {
-                match status {
-                    DiscussionStatus::Stopped => {
-                        ctx.run.hub.flush().await;
-                        store.mark_stopped(&ctx.discussion.id).await
-                    }
-                    // The writer keeps queue order: the closing event is
-                    // committed with the status, or before it.
-                    other => store
-                        .end_run(&ctx.discussion.id, other, &ctx.run.token)
-                        .await
-                        .map(|_| ()),
-                }
-            })
+            .publish_last(
+                closing,
+                ctx.inner
+                    .store
+                    .end_run(&ctx.discussion.id, status, &ctx.run.token),
+            )
             .await;
-        if let Err(e) = stored {
-            tracing::error!(error = %e, "could not store the run's final status");
+        match ended {
+            Ok(true) => {}
+            // Stopped or recovered meanwhile (by StopDiscussion here or on
+            // another replica, or a sweep that took the run for dead): the
+            // status set there stands.
+            Ok(false) => {
+                tracing::info!("the discussion was no longer held by this run; left as it is")
+            }
+            Err(e) => tracing::error!(error = %e, "could not store the run's final status"),
         }
-        // Every event is stored by now (the writer keeps queue order, and the
-        // stop path flushed), so watchers may replay from the store once the
-        // hub leaves.
         guard.closed = true;
     }
     .instrument(span)
@@ -224,43 +250,26 @@ impl Drop for RunGuard {
     }
 }
 
-/// Keeps the run's lease fresh so other replicas do not take it for dead.
+/// Keeps the run's lease fresh; a lost lease (stopped on another replica,
+/// or taken for dead and recovered) stops the run.
 async fn keep_lease(inner: Arc<Inner>, run: Arc<ActiveRun>, id: String) {
-    let lease = inner.limits.run_lease();
-    let mut tick = tokio::time::interval(lease / 3);
-    tick.tick().await;
-    loop {
-        tokio::select! {
-            _ = run.done.cancelled() => return,
-            _ = tick.tick() => {
-                let until = now_ms().saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
-                match inner.store.extend_lease(&id, until, &run.token).await {
-                    Ok(0) => {
-                        // Stopped on another replica, or taken for dead and
-                        // recovered: this run must not go on.
-                        tracing::warn!("the discussion is no longer running here; stopping the run");
-                        run.cancel(super::CancelReason::Stop);
-                        return;
-                    }
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "could not extend the run lease"),
-                }
-            }
-        }
+    let store = &inner.store;
+    let token = &run.token;
+    let end = lease::keep(inner.limits.run_lease(), &run.done, |until| {
+        store.extend_lease(&id, until, token)
+    })
+    .await;
+    if end == LeaseEnd::Lost {
+        tracing::warn!("the discussion is no longer running here; stopping the run");
+        run.cancel(CancelReason::Stop);
     }
 }
 
-async fn run_plan(ctx: &RunContext, plan: Plan, is_new: bool) -> Result<(), StoreError> {
-    // A discussion this run created has no rounds yet.
-    let rounds = if is_new {
-        Vec::new()
-    } else {
-        ctx.inner.store.load_rounds(&ctx.discussion.id).await?
-    };
+async fn run_plan(ctx: &RunContext, plan: Plan, rounds: &[RoundRecord]) -> Result<(), StoreError> {
     let last = rounds.last().map_or(0, |r| r.number);
     ctx.last_round
         .store(last, std::sync::atomic::Ordering::SeqCst);
-    let mut transcript = Transcript::from_rounds(&ctx.discussion.question, &rounds);
+    let mut transcript = Transcript::from_rounds(&ctx.discussion.question, rounds);
     match plan {
         Plan::Parallel => parallel_round(ctx, &mut transcript).await,
         Plan::Sequential { rounds } => {
@@ -279,10 +288,6 @@ async fn run_plan(ctx: &RunContext, plan: Plan, is_new: bool) -> Result<(), Stor
     }
 }
 
-fn speaker<'a>(ctx: &'a RunContext, round: u32) -> Speaker<'a> {
-    Speaker { ctx, round }
-}
-
 fn heard(transcript: &mut Transcript, m: &MessageRecord) {
     if m.status != MessageStatus::Failed && !m.content.trim().is_empty() {
         transcript.push(&m.model, &m.content);
@@ -294,7 +299,7 @@ async fn parallel_round(ctx: &RunContext, transcript: &mut Transcript) -> Result
     let number = ctx
         .begin_round(RoundMode::Parallel, models.clone(), transcript)
         .await?;
-    let speaker = speaker(ctx, number);
+    let speaker = ctx.speaker(number);
     let turns = models.iter().enumerate().map(|(position, model)| {
         let messages = prompt::open_messages(&ctx.project, model, transcript, ctx.budget(model));
         speaker.speak(Turn {
@@ -317,7 +322,7 @@ async fn sequential_round(ctx: &RunContext, transcript: &mut Transcript) -> Resu
     let number = ctx
         .begin_round(RoundMode::Sequential, models.clone(), transcript)
         .await?;
-    let speaker = speaker(ctx, number);
+    let speaker = ctx.speaker(number);
     for (position, model) in models.iter().enumerate() {
         if ctx.cancelled() {
             break;
@@ -349,7 +354,7 @@ async fn mention_round(
         .await?;
     let messages =
         prompt::mention_messages(&ctx.project, model, transcript, content, ctx.budget(model));
-    let speaker = speaker(ctx, number);
+    let speaker = ctx.speaker(number);
     speaker.user_message(model, content).await?;
     transcript.push_user(model, content);
     let answer = speaker
@@ -380,7 +385,8 @@ async fn summary_round(
         .begin_round(RoundMode::Summary, vec![model.clone()], transcript)
         .await?;
     let messages = prompt::summary_messages(&ctx.project, &model, transcript, ctx.budget(&model));
-    let answer = speaker(ctx, number)
+    let answer = ctx
+        .speaker(number)
         .speak(Turn {
             position: 0,
             model,

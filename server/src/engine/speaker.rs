@@ -1,29 +1,37 @@
 //! One model answering: the call, its streamed text, its persistence and its events.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures::{FutureExt as _, StreamExt as _};
 use moai_proto::v1::{self, discussion_event::Payload};
+use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
-use super::run::RunContext;
+use super::hub::Hub;
 use crate::domain::{MessageRole, MessageStatus};
-use crate::llm::{ChatChunk, ChatMessage, ChatRequest};
-use crate::store::{MessageRecord, StoreError, now_ms};
+use crate::llm::{ChatChunk, ChatMessage, ChatRequest, LlmClient};
+use crate::store::{MessageRecord, Store, StoreError, now_ms};
 use crate::wire;
 
 /// Bytes of text past which arrived chunks are not merged further, so one
 /// delta stays a small message.
 const COALESCE_LIMIT: usize = 16 * 1024;
 
-/// Speaks in one round.
-pub(crate) struct Speaker<'a> {
-    pub ctx: &'a RunContext,
+/// Speaks in one round: what a model's turn needs from its run.
+pub(super) struct Speaker<'a> {
+    pub hub: &'a Hub,
+    pub store: &'a Store,
+    pub llm: &'a LlmClient,
+    /// Fires when the run is stopped: the answer ends INTERRUPTED.
+    pub cancel: &'a CancellationToken,
+    /// How often the text so far is written to the store.
+    pub flush_every: Duration,
+    pub discussion_id: &'a str,
     pub round: u32,
 }
 
 /// One model's turn.
-pub(crate) struct Turn {
+pub(super) struct Turn {
     pub position: u32,
     pub model: String,
     pub role: MessageRole,
@@ -46,7 +54,7 @@ impl Speaker<'_> {
     ) -> MessageRecord {
         MessageRecord {
             id: uuid::Uuid::now_v7().to_string(),
-            discussion_id: self.ctx.discussion.id.clone(),
+            discussion_id: self.discussion_id.to_owned(),
             round: self.round,
             position,
             role,
@@ -66,8 +74,8 @@ impl Speaker<'_> {
     pub async fn user_message(&self, model: &str, content: &str) -> Result<(), StoreError> {
         let mut m = self.record(0, model, MessageRole::User, MessageStatus::Complete);
         m.content = content.to_owned();
-        self.ctx.inner.store.save_message(&m).await?;
-        self.ctx
+        self.store.save_message(&m).await?;
+        self.hub
             .publish(Payload::MessageCompleted(v1::MessageCompleted {
                 message: Some(wire::message(&m)),
             }))
@@ -84,27 +92,30 @@ impl Speaker<'_> {
     }
 
     async fn speak_inner(&self, turn: Turn) -> MessageRecord {
-        let ctx = self.ctx;
-        // The row is written at the first flush or at the end, keeping the
-        // store off the path between the request and the model call.
+        // The row exists from the start (STREAMING), so a crash at any
+        // point leaves the answer in the store. Queued, not waited for:
+        // queue order stores it before its `message_started`, and the model
+        // call does not wait for a commit.
         let mut m = self.record(
             turn.position,
             &turn.model,
             turn.role,
             MessageStatus::Streaming,
         );
-        ctx.publish(Payload::MessageStarted(v1::MessageStarted {
-            message_id: m.id.clone(),
-            model: m.model.clone(),
-            round: self.round,
-            role: wire::message_role(m.role) as i32,
-        }))
-        .await;
+        self.store.save_streaming(m.clone()).await;
+        self.hub
+            .publish(Payload::MessageStarted(v1::MessageStarted {
+                message_id: m.id.clone(),
+                model: m.model.clone(),
+                round: self.round,
+                role: wire::message_role(m.role) as i32,
+            }))
+            .await;
 
         let started = Instant::now();
-        let flush_every = ctx.inner.limits.flush_interval();
+        let flush_every = self.flush_every;
         let mut last_flush = Instant::now();
-        let mut stream = ctx.inner.llm.stream_chat(ChatRequest {
+        let mut stream = self.llm.stream_chat(ChatRequest {
             model: turn.model.clone(),
             messages: turn.messages,
             max_tokens: None,
@@ -116,7 +127,7 @@ impl Speaker<'_> {
                 Some(item) => item,
                 None => tokio::select! {
                     biased;
-                    _ = ctx.run.cancel.cancelled() => break Ending::Interrupted,
+                    _ = self.cancel.cancelled() => break Ending::Interrupted,
                     item = stream.next() => item,
                 },
             };
@@ -139,15 +150,16 @@ impl Speaker<'_> {
                         continue;
                     }
                     m.content.push_str(&text);
-                    ctx.publish(Payload::MessageDelta(v1::MessageDelta {
-                        message_id: m.id.clone(),
-                        model: m.model.clone(),
-                        text,
-                    }))
-                    .await;
+                    self.hub
+                        .publish(Payload::MessageDelta(v1::MessageDelta {
+                            message_id: m.id.clone(),
+                            model: m.model.clone(),
+                            text,
+                        }))
+                        .await;
                     if last_flush.elapsed() >= flush_every {
                         last_flush = Instant::now();
-                        ctx.inner.store.save_partial(m.clone()).await;
+                        self.store.save_streaming(m.clone()).await;
                     }
                 }
                 Some(Ok(ChatChunk::Usage(u))) => {
@@ -176,7 +188,7 @@ impl Speaker<'_> {
             }
         }
         let mut ending = ending;
-        if let Err(e) = ctx.inner.store.save_message(&m).await {
+        if let Err(e) = self.store.save_message(&m).await {
             // What a client has seen completed, GetDiscussion must return:
             // an answer that could not be stored is reported as failed.
             tracing::error!(error = %e, "could not store the finished message");
@@ -197,7 +209,7 @@ impl Speaker<'_> {
                 })
             }
         };
-        ctx.publish(payload).await;
+        self.hub.publish(payload).await;
         m
     }
 }

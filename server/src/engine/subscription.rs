@@ -10,7 +10,7 @@ use futures::Stream;
 use moai_proto::v1::{DiscussionEvent, DiscussionStatus, discussion_event::Payload};
 use tokio_util::sync::ReusableBoxFuture;
 
-use super::hub::Live;
+use super::log::Live;
 
 /// Why a subscription ended early.
 #[derive(Debug, Clone, thiserror::Error)]

@@ -1,42 +1,13 @@
-//! Following and stopping discussions.
+//! WatchDiscussion: a discussion's events after a seq, stored then live.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use super::{CancelReason, DiscussionView, Engine, EngineError, EventSource, Subscription, follow};
+use super::subscription::decode_stored;
+use super::{Engine, EngineError, EventSource, Subscription, remote_watch};
 use crate::auth::Principal;
 use crate::domain::DiscussionStatus;
 
 impl Engine {
-    /// Cancels the running round and marks the discussion STOPPED.
-    #[tracing::instrument(skip(self), fields(principal = %owner))]
-    pub async fn stop(
-        &self,
-        owner: &Principal,
-        discussion_id: &str,
-    ) -> Result<DiscussionView, EngineError> {
-        let discussion = self.discussion(owner, discussion_id).await?;
-        let active = self.active(&discussion.id);
-        match active {
-            Some(run) => {
-                run.cancel(CancelReason::Stop);
-                if tokio::time::timeout(Duration::from_secs(10), run.done.cancelled())
-                    .await
-                    .is_err()
-                {
-                    tracing::warn!(discussion = %discussion.id, "run did not end within 10s of stop");
-                }
-                // A stop that came as the run was already closing still stops.
-                let now = self.discussion(owner, discussion_id).await?;
-                if now.status != DiscussionStatus::Stopped {
-                    self.inner.store.mark_stopped(&now.id).await?;
-                }
-            }
-            None => self.inner.store.mark_stopped(&discussion.id).await?,
-        }
-        self.get(owner, discussion_id).await
-    }
-
     /// Events after `after_seq`: stored ones, then the current run's live
     /// (polled from the store when another replica runs it).
     #[tracing::instrument(skip(self), fields(principal = %owner))]
@@ -49,7 +20,7 @@ impl Engine {
         let discussion = self.discussion(owner, discussion_id).await?;
         let Some(run) = self.active(&discussion.id) else {
             if discussion.status == DiscussionStatus::Running {
-                return Ok(follow::follow_store(
+                return Ok(remote_watch::follow(
                     self.inner.closing.clone(),
                     self.inner.store.clone(),
                     owner.as_str().to_owned(),
@@ -83,6 +54,6 @@ impl Engine {
             .store
             .events_between(discussion_id, after_seq, before)
             .await?;
-        Ok(super::hub::decode_stored(payloads))
+        Ok(decode_stored(payloads))
     }
 }

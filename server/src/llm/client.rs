@@ -8,7 +8,8 @@ use futures::stream::BoxStream;
 
 use super::chat::{ChatChunk, ChatRequest};
 use super::error::LlmError;
-use super::models::{ModelCache, ModelInfo};
+use super::models::ModelCache;
+use super::provider::ModelInfo;
 use super::router::Router;
 use super::settings::LlmSettings;
 use super::stream::chat_stream;

@@ -51,5 +51,5 @@ mod wire;
 pub use chat::{ChatChunk, ChatMessage, ChatRequest, ChatRole, Usage};
 pub use client::LlmClient;
 pub use error::{LlmError, TimeoutKind};
-pub use models::ModelInfo;
+pub use provider::ModelInfo;
 pub use settings::{LlmSettings, OPENROUTER_BASE_URL, ProviderSettings, RetrySettings, Timeouts};

@@ -5,20 +5,9 @@ use std::time::Duration;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
+use super::provider::ModelInfo;
 use super::router::Router;
 use super::settings::LlmSettings;
-
-/// One model a provider offers.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ModelInfo {
-    pub id: String,
-    /// Name of the provider (from settings) that listed it.
-    pub provider: String,
-    /// Display name when the provider gives one (OpenRouter), else the id.
-    pub name: String,
-    /// Context window in tokens when the provider reports it, else 0.
-    pub context_length: u64,
-}
 
 /// A listing missing a provider is kept at most this long, so a provider that
 /// was down briefly reappears soon.

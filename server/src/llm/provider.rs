@@ -1,5 +1,5 @@
 //! One configured upstream: its async-openai client, HTTP transport and
-//! concurrency slots.
+//! concurrency slots, and the [`ModelInfo`] its `/models` lists.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,10 +13,21 @@ use tokio::time::Instant;
 use tower::Layer;
 
 use super::error::LlmError;
-use super::models::ModelInfo;
 use super::retry::{AttemptClock, RetryLayer};
 use super::settings::{ProviderSettings, RetrySettings};
 use super::wire::{ModelList, StreamChunk, StreamRequest, WireModel};
+
+/// One model a provider offers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModelInfo {
+    pub id: String,
+    /// Name of the provider (from settings) that listed it.
+    pub provider: String,
+    /// Display name when the provider gives one (OpenRouter), else the id.
+    pub name: String,
+    /// Context window in tokens when the provider reports it, else 0.
+    pub context_length: u64,
+}
 
 /// Cheap to clone: everything heavy is shared.
 #[derive(Clone)]

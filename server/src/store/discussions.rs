@@ -1,13 +1,13 @@
 //! Discussions and the run lease that says which ones are being worked on.
 
-use super::to_i64;
 use sqlx::AssertSqlSafe;
 use sqlx::Row as _;
 use sqlx::any::AnyRow;
 
-use super::writer::Command;
-use super::{DiscussionRecord, PageCursor, Store, StoreError, now_ms};
-use crate::domain::{DiscussionKind, DiscussionStatus, MessageStatus};
+use super::RecoveryEvent;
+use super::writer::{Command, Statement};
+use super::{DiscussionRecord, PageCursor, Store, StoreError, now_ms, to_i64};
+use crate::domain::{DiscussionKind, DiscussionStatus};
 
 const COLUMNS: &str = "id, project_id, owner, kind, question, status, create_time, update_time";
 
@@ -26,19 +26,24 @@ pub enum BeginRun {
 
 impl Store {
     /// Inserts a new discussion (its status says whether a run owns it).
+    #[tracing::instrument(level = "debug", skip_all, fields(discussion = %d.id))]
     pub async fn create_discussion(
         &self,
         d: &DiscussionRecord,
         lease_until: i64,
         run_token: &str,
     ) -> Result<(), StoreError> {
-        let d = d.clone();
-        let token = run_token.to_owned();
-        self.queued(|ack| Command::Discussion(d, lease_until, token, ack))
-            .await
+        self.acknowledged(|reply| Command::Discussion {
+            record: d.clone(),
+            lease_until,
+            token: run_token.to_owned(),
+            reply,
+        })
+        .await
     }
 
     /// One of `owner`'s discussions.
+    #[tracing::instrument(level = "debug", skip(self), fields(discussion = %id))]
     pub async fn get_discussion(
         &self,
         owner: &str,
@@ -57,6 +62,7 @@ impl Store {
     }
 
     /// `owner`'s discussions (of one project, or all), newest first, after `cursor`.
+    #[tracing::instrument(level = "debug", skip(self, cursor))]
     pub async fn list_discussions(
         &self,
         owner: &str,
@@ -89,151 +95,91 @@ impl Store {
     /// Takes the run of an IDLE or INTERRUPTED discussion by moving it to
     /// RUNNING in one conditional update, so two callers (or replicas) can
     /// never both win.
+    #[tracing::instrument(level = "debug", skip(self, run_token), fields(discussion = %id))]
     pub async fn begin_run(
         &self,
         id: &str,
         lease_until: i64,
         run_token: &str,
     ) -> Result<BeginRun, StoreError> {
-        let _writer = self.writer().await;
-        let now = now_ms();
-        let updated = sqlx::query(
-            "UPDATE discussions SET status = $1, lease_until = $2, update_time = $3, run_token = $7 \
-             WHERE id = $4 AND status IN ($5, $6)",
-        )
-        .bind(DiscussionStatus::Running.as_str())
-        .bind(lease_until)
-        .bind(now)
-        .bind(id)
-        .bind(DiscussionStatus::Idle.as_str())
-        .bind(DiscussionStatus::Interrupted.as_str())
-        .bind(run_token)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
-        if updated > 0 {
-            return Ok(BeginRun::Started);
-        }
-        let status = sqlx::query("SELECT status FROM discussions WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(match status {
-            None => BeginRun::Missing,
-            Some(row) => match DiscussionStatus::parse(&row.try_get::<String, _>("status")?) {
-                Some(DiscussionStatus::Stopped) => BeginRun::Stopped,
-                _ => BeginRun::AlreadyRunning,
-            },
+        self.statement(|reply| Statement::BeginRun {
+            id: id.to_owned(),
+            lease_until,
+            token: run_token.to_owned(),
+            time: now_ms(),
+            reply,
         })
+        .await
     }
 
-    /// Ends a run: RUNNING becomes `status`. A discussion that is no longer
-    /// RUNNING (stopped meanwhile) is left as it is.
+    /// Ends the run `run_token`: RUNNING becomes `status`. Returns `false`
+    /// (and changes nothing) when that run no longer holds the discussion:
+    /// it was stopped or recovered meanwhile.
+    #[tracing::instrument(level = "debug", skip(self, run_token), fields(discussion = %id))]
     pub async fn end_run(
         &self,
         id: &str,
         status: DiscussionStatus,
         run_token: &str,
     ) -> Result<bool, StoreError> {
-        let id = id.to_owned();
-        let token = run_token.to_owned();
-        self.queued(|ack| Command::EndRun {
-            id,
+        self.statement(|reply| Statement::EndRun {
+            id: id.to_owned(),
             status,
-            token,
+            token: run_token.to_owned(),
             time: now_ms(),
-            ack,
+            reply,
         })
         .await
     }
 
     /// Marks a discussion STOPPED whatever its state.
+    #[tracing::instrument(level = "debug", skip(self), fields(discussion = %id))]
     pub async fn mark_stopped(&self, id: &str) -> Result<(), StoreError> {
-        let _writer = self.writer().await;
-        sqlx::query(
-            "UPDATE discussions SET status = $1, lease_until = 0, update_time = $2 WHERE id = $3",
-        )
-        .bind(DiscussionStatus::Stopped.as_str())
-        .bind(now_ms())
-        .bind(id)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        self.statement(|reply| Statement::MarkStopped {
+            id: id.to_owned(),
+            time: now_ms(),
+            reply,
+        })
+        .await
     }
 
-    /// Extends the lease of a run this process owns; returns 0 when the
-    /// discussion is no longer RUNNING (stopped or recovered elsewhere).
+    /// Extends the lease of the run `run_token`; `false` when that run no
+    /// longer holds the discussion (stopped, or recovered elsewhere).
+    #[tracing::instrument(level = "debug", skip(self, run_token), fields(discussion = %id))]
     pub async fn extend_lease(
         &self,
         id: &str,
         lease_until: i64,
         run_token: &str,
-    ) -> Result<u64, StoreError> {
-        let _writer = self.writer().await;
-        let updated = sqlx::query(
-            "UPDATE discussions SET lease_until = $1 WHERE id = $2 AND status = $3 AND run_token = $4",
-        )
-                .bind(lease_until)
-                .bind(id)
-                .bind(DiscussionStatus::Running.as_str())
-                .bind(run_token)
-                .execute(&self.pool)
-                .await?
-                .rows_affected();
-        Ok(updated)
+    ) -> Result<bool, StoreError> {
+        self.statement(|reply| Statement::ExtendLease {
+            id: id.to_owned(),
+            lease_until,
+            token: run_token.to_owned(),
+            reply,
+        })
+        .await
     }
 
     /// Marks runs whose owner went away INTERRUPTED, with their unfinished
-    /// messages (keeping the text they had). `all` takes every RUNNING
-    /// discussion (an embedded database has no other server); otherwise only
-    /// those whose lease lapsed. Returns the ids recovered.
-    pub async fn recover_interrupted(&self, all: bool) -> Result<Vec<String>, StoreError> {
-        let _writer = self.writer().await;
-        let now = now_ms();
-        let cutoff = if all { i64::MAX } else { now };
-        let mut tx = self.pool.begin().await?;
-        let rows = sqlx::query("SELECT id FROM discussions WHERE status = $1 AND lease_until < $2")
-            .bind(DiscussionStatus::Running.as_str())
-            .bind(cutoff)
-            .fetch_all(&mut *tx)
-            .await?;
-        let ids: Vec<String> = rows
-            .iter()
-            .map(|r| r.try_get::<String, _>("id"))
-            .collect::<Result<_, _>>()?;
-        let mut recovered = Vec::with_capacity(ids.len());
-        for id in ids {
-            // Take the discussion first: of replicas sweeping at once, only the
-            // one whose update lands recovers it.
-            let taken = sqlx::query(
-                "UPDATE discussions SET status = $1, lease_until = 0, update_time = $2 \
-                 WHERE id = $3 AND status = $4 AND lease_until < $5",
-            )
-            .bind(DiscussionStatus::Interrupted.as_str())
-            .bind(now)
-            .bind(&id)
-            .bind(DiscussionStatus::Running.as_str())
-            .bind(cutoff)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if taken == 0 {
-                continue;
-            }
-            sqlx::query(
-                "UPDATE messages SET status = $1, error = $2, update_time = $3 WHERE discussion_id = $4 AND status = $5",
-            )
-            .bind(MessageStatus::Interrupted.as_str())
-            .bind("the server stopped while this answer was being written")
-            .bind(now)
-            .bind(&id)
-            .bind(MessageStatus::Streaming.as_str())
-            .execute(&mut *tx)
-            .await?;
-            recovered.push(id);
-        }
-        tx.commit().await?;
-        Ok(recovered)
+    /// messages (keeping the text they had), and stores for each the event
+    /// `event(id, last stored seq, now)` saying so, in one transaction.
+    /// `all` takes every RUNNING discussion (an embedded database has no
+    /// other server); otherwise only those whose lease lapsed. Returns the
+    /// ids recovered.
+    #[tracing::instrument(level = "debug", skip(self, event))]
+    pub async fn recover_interrupted(
+        &self,
+        all: bool,
+        event: RecoveryEvent,
+    ) -> Result<Vec<String>, StoreError> {
+        self.statement(|reply| Statement::Recover {
+            all,
+            time: now_ms(),
+            event,
+            reply,
+        })
+        .await
     }
 }
 

@@ -1,34 +1,23 @@
 //! The durable event log of each discussion (every event but deltas, whose
 //! text the completed or failed message carries).
 
-use super::to_i64;
 use sqlx::Row as _;
 
-use super::{Store, StoreError};
+use super::StoredEvent;
+use super::writer::Command;
+use super::{Store, StoreError, to_i64};
 
 impl Store {
-    /// Appends an encoded event.
-    pub async fn insert_event(
-        &self,
-        discussion_id: &str,
-        seq: u64,
-        time: i64,
-        payload: &[u8],
-    ) -> Result<(), StoreError> {
-        let _writer = self.writer().await;
-        sqlx::query(
-            "INSERT INTO events (discussion_id, seq, time, payload) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(discussion_id)
-        .bind(to_i64(seq))
-        .bind(time)
-        .bind(payload)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+    /// Queues an event for the log; nobody waits for it. The writer keeps
+    /// queue order, so any acknowledged write queued after it (a message, a
+    /// run's end) is committed with it or after it.
+    #[tracing::instrument(level = "debug", skip_all, fields(discussion = %event.discussion_id, seq = event.seq))]
+    pub async fn append_event(&self, event: StoredEvent) {
+        self.queue(Command::Event(event)).await;
     }
 
     /// Encoded events with `after < seq < before`, in order.
+    #[tracing::instrument(level = "debug", skip(self), fields(discussion = %discussion_id))]
     pub async fn events_between(
         &self,
         discussion_id: &str,
@@ -49,6 +38,7 @@ impl Store {
     }
 
     /// The greatest stored seq of a discussion (0 when none).
+    #[tracing::instrument(level = "debug", skip(self), fields(discussion = %discussion_id))]
     pub async fn last_seq(&self, discussion_id: &str) -> Result<u64, StoreError> {
         let row =
             sqlx::query("SELECT COALESCE(MAX(seq), 0) AS s FROM events WHERE discussion_id = $1")

@@ -13,48 +13,37 @@ const COLUMNS: &str = "id, discussion_id, round, position, role, model, content,
 
 impl Store {
     /// Queues round `number` (the run knows the rounds before it) without
-    /// waiting: the writer is first-in first-out, so the round is stored
-    /// before any message of it, and a model call need not wait for a commit.
-    pub async fn create_round(
-        &self,
-        discussion_id: &str,
-        number: u32,
-        mode: RoundMode,
-    ) -> Result<(), StoreError> {
-        let (ack, _outcome) = tokio::sync::oneshot::channel();
-        self.writes
-            .send(Command::Round {
-                discussion_id: discussion_id.to_owned(),
-                number,
-                mode,
-                time: now_ms(),
-                ack,
-            })
-            .await
-            .map_err(|_| StoreError::Write("the store writer has stopped".into()))
+    /// waiting: queue order stores the round before any message of it, and
+    /// a model call need not wait for a commit.
+    #[tracing::instrument(level = "debug", skip(self), fields(discussion = %discussion_id))]
+    pub async fn create_round(&self, discussion_id: &str, number: u32, mode: RoundMode) {
+        self.queue(Command::Round {
+            discussion_id: discussion_id.to_owned(),
+            number,
+            mode,
+            time: now_ms(),
+        })
+        .await;
+    }
+
+    /// Queues a message that is still being written: its row as soon as it
+    /// starts, then the text received so far at each flush, so a crash
+    /// loses at most one flush interval of it. Nobody waits for it, and it
+    /// never overwrites a final state.
+    #[tracing::instrument(level = "debug", skip_all, fields(discussion = %m.discussion_id, message = %m.id))]
+    pub async fn save_streaming(&self, m: MessageRecord) {
+        self.queue(Command::Streaming(m, now_ms())).await;
     }
 
     /// Writes a message's final state; returns once it is committed.
+    #[tracing::instrument(level = "debug", skip_all, fields(discussion = %m.discussion_id, message = %m.id))]
     pub async fn save_message(&self, m: &MessageRecord) -> Result<(), StoreError> {
-        let m = m.clone();
-        self.queued(|ack| Command::Message(m, now_ms(), ack)).await
-    }
-
-    /// Queues the text received so far of a message still being written,
-    /// so a crash loses at most one flush interval of it. Nobody waits for
-    /// it, and it never overwrites a final state.
-    pub async fn save_partial(&self, m: MessageRecord) {
-        if self
-            .writes
-            .send(Command::Partial(m, now_ms()))
+        self.acknowledged(|reply| Command::Message(m.clone(), now_ms(), reply))
             .await
-            .is_err()
-        {
-            tracing::warn!("the store writer has stopped; partial answer not saved");
-        }
     }
 
     /// Every round of a discussion with its messages, in order.
+    #[tracing::instrument(level = "debug", skip(self), fields(discussion = %discussion_id))]
     pub async fn load_rounds(&self, discussion_id: &str) -> Result<Vec<RoundRecord>, StoreError> {
         let rounds =
             sqlx::query("SELECT number, mode FROM rounds WHERE discussion_id = $1 ORDER BY number")
@@ -87,6 +76,7 @@ impl Store {
     }
 
     /// Tokens and cost summed over a discussion's messages.
+    #[tracing::instrument(level = "debug", skip(self), fields(discussion = %discussion_id))]
     pub async fn usage_totals(&self, discussion_id: &str) -> Result<UsageTotals, StoreError> {
         let row = sqlx::query(
             "SELECT CAST(COALESCE(SUM(prompt_tokens), 0) AS BIGINT) AS p, \

@@ -9,10 +9,11 @@ mod events;
 mod messages;
 mod projects;
 mod records;
+mod rows;
+mod statements;
 mod writer;
 
 use std::str::FromStr as _;
-use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
@@ -20,10 +21,9 @@ use sqlx::{AnyPool, ConnectOptions as _, Executor as _};
 
 pub use discussions::BeginRun;
 pub use records::{
-    DiscussionRecord, MessageRecord, NewProject, PageCursor, ProjectRecord, RoundRecord,
-    UsageTotals,
+    DiscussionRecord, MessageRecord, NewProject, PageCursor, ProjectRecord, RecoveryEvent,
+    RoundRecord, StoredEvent, UsageTotals,
 };
-pub use writer::StoredEvent;
 
 /// Which database the store talks to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,20 +54,18 @@ pub enum StoreError {
     Corrupt(String),
 }
 
-/// The store: a connection pool plus the backend it points at. Cheap to clone.
+/// The store: a connection pool for reads, the queue of its one writer
+/// (see [`writer`]) and the backend it points at. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
-    /// SQLite allows one writer at a time; queuing writers here instead of in
-    /// SQLite's busy handler (which sleeps in steps of milliseconds) keeps
-    /// write latency low under load. `None` on PostgreSQL.
-    write_gate: Option<Arc<tokio::sync::Mutex<()>>>,
     writes: tokio::sync::mpsc::Sender<writer::Command>,
 }
 
 impl Store {
     /// Connects, prepares SQLite for concurrent use (WAL), and applies migrations.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         sqlx::any::install_default_drivers();
         let backend = if url.starts_with("sqlite:") {
@@ -106,13 +104,10 @@ impl Store {
             Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
             Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
         }
-        let write_gate =
-            (backend == Backend::Sqlite).then(|| Arc::new(tokio::sync::Mutex::new(())));
-        let writes = writer::spawn_writer(pool.clone(), backend, write_gate.clone());
+        let writes = writer::spawn_writer(pool.clone(), backend);
         Ok(Self {
             pool,
             backend,
-            write_gate,
             writes,
         })
     }
@@ -129,64 +124,62 @@ impl Store {
         ))
     }
 
-    /// Waits for this process's turn to write (SQLite only).
-    async fn writer(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
-        match &self.write_gate {
-            Some(gate) => Some(gate.lock().await),
-            None => None,
-        }
-    }
-
     /// Which database this is.
     pub fn backend(&self) -> Backend {
         self.backend
     }
 
     /// Checks that the database answers.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
     }
 
-    /// Queues an event for the event log (see [`Store::flush_events`]).
-    pub async fn append_event(&self, event: StoredEvent) {
-        if self
-            .writes
-            .send(writer::Command::Event(event))
-            .await
-            .is_err()
-        {
-            tracing::error!("the event writer has stopped; event not stored");
-        }
-    }
-
-    /// Waits until every event queued so far is stored.
-    pub async fn flush_events(&self) {
+    /// Waits until every write queued so far is committed (or failed).
+    #[tracing::instrument(level = "debug", skip_all)]
+    pub async fn flush(&self) {
         let (done, wait) = tokio::sync::oneshot::channel();
         if self.writes.send(writer::Command::Flush(done)).await.is_ok() {
             let _ = wait.await;
         }
     }
 
-    /// Queues a write for the group-commit writer and waits for its outcome.
-    async fn queued<T>(
+    /// Queues a write nobody waits for; the writer logs its failure.
+    async fn queue(&self, cmd: writer::Command) {
+        if self.writes.send(cmd).await.is_err() {
+            tracing::error!("the store writer has stopped; write lost");
+        }
+    }
+
+    /// Queues a write and waits for its outcome.
+    async fn acknowledged<T>(
         &self,
-        make: impl FnOnce(writer::Ack<T>) -> writer::Command,
+        make: impl FnOnce(writer::Reply<T>) -> writer::Command,
     ) -> Result<T, StoreError> {
-        let (ack, outcome) = tokio::sync::oneshot::channel();
+        let (reply, outcome) = writer::Reply::new();
         self.writes
-            .send(make(ack))
+            .send(make(reply))
             .await
             .map_err(|_| StoreError::Write("the store writer has stopped".into()))?;
         outcome
             .await
             .map_err(|_| StoreError::Write("the store writer has stopped".into()))?
-            .map_err(StoreError::Write)
     }
 
-    /// Stores queued events, then closes the pool.
+    /// Queues a conditional statement and waits for its outcome.
+    async fn statement<T>(
+        &self,
+        make: impl FnOnce(writer::Reply<T>) -> writer::Statement,
+    ) -> Result<T, StoreError> {
+        self.acknowledged(|reply| writer::Command::Statement(make(reply)))
+            .await
+    }
+
+    /// Commits what is queued, then closes the pool.
+    #[tracing::instrument(level = "debug", skip_all)]
     pub async fn close(&self) {
-        self.flush_events().await;
+        self.flush().await;
         self.pool.close().await;
     }
 }

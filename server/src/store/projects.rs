@@ -5,24 +5,20 @@ use sqlx::AssertSqlSafe;
 use sqlx::Row as _;
 use sqlx::any::AnyRow;
 
-use super::{
-    NewProject, PageCursor, ProjectRecord, Store, StoreError, is_unique_violation, now_ms,
-};
+use super::statements::{ProjectUpdate, conflict};
+use super::writer::Statement;
+use super::{NewProject, PageCursor, ProjectRecord, Store, StoreError, now_ms};
 
 const COLUMNS: &str = "id, owner, name, system_prompt, summarizer_model, create_time, update_time";
 
-fn conflict(name: &str) -> StoreError {
-    StoreError::Conflict(format!("a project named {name:?} already exists"))
-}
-
 impl Store {
     /// Creates a project owned by `owner`; a name already used by that owner is a conflict.
+    #[tracing::instrument(level = "debug", skip(self, new))]
     pub async fn create_project(
         &self,
         owner: &str,
         new: &NewProject,
     ) -> Result<ProjectRecord, StoreError> {
-        let _writer = self.writer().await;
         let now = now_ms();
         let record = ProjectRecord {
             id: uuid::Uuid::now_v7().to_string(),
@@ -34,30 +30,21 @@ impl Store {
             create_time: now,
             update_time: now,
         };
-        let mut tx = self.pool.begin().await?;
-        let inserted = sqlx::query(
-            "INSERT INTO projects (id, owner, name, system_prompt, summarizer_model, create_time, update_time) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(&record.id)
-        .bind(&record.owner)
-        .bind(&record.name)
-        .bind(&record.system_prompt)
-        .bind(&record.summarizer_model)
-        .bind(record.create_time)
-        .bind(record.update_time)
-        .execute(&mut *tx)
-        .await;
-        match inserted {
-            Err(e) if is_unique_violation(&e) => return Err(conflict(&record.name)),
-            other => other?,
-        };
-        insert_models(&mut tx, &record.id, &record.models).await?;
-        tx.commit().await?;
-        Ok(record)
+        let inserted = self
+            .statement(|reply| Statement::CreateProject {
+                record: record.clone(),
+                reply,
+            })
+            .await?;
+        if inserted {
+            Ok(record)
+        } else {
+            Err(conflict(&record.name))
+        }
     }
 
     /// One of `owner`'s projects.
+    #[tracing::instrument(level = "debug", skip(self), fields(project = %id))]
     pub async fn get_project(
         &self,
         owner: &str,
@@ -88,6 +75,7 @@ impl Store {
     }
 
     /// `owner`'s projects, oldest first, after `cursor`.
+    #[tracing::instrument(level = "debug", skip(self, cursor))]
     pub async fn list_projects(
         &self,
         owner: &str,
@@ -117,69 +105,35 @@ impl Store {
 
     /// Writes every field of `project` (owner and id select the row); returns
     /// `None` when it does not exist for that owner.
+    #[tracing::instrument(level = "debug", skip_all, fields(project = %project.id))]
     pub async fn update_project(
         &self,
         project: &ProjectRecord,
     ) -> Result<Option<ProjectRecord>, StoreError> {
-        let _writer = self.writer().await;
         let mut updated = project.clone();
         updated.update_time = now_ms().max(project.create_time);
-        let mut tx = self.pool.begin().await?;
-        let result = sqlx::query(
-            "UPDATE projects SET name = $1, system_prompt = $2, summarizer_model = $3, update_time = $4 \
-             WHERE id = $5 AND owner = $6",
-        )
-        .bind(&updated.name)
-        .bind(&updated.system_prompt)
-        .bind(&updated.summarizer_model)
-        .bind(updated.update_time)
-        .bind(&updated.id)
-        .bind(&updated.owner)
-        .execute(&mut *tx)
-        .await;
-        let result = match result {
-            Err(e) if is_unique_violation(&e) => return Err(conflict(&updated.name)),
-            other => other?,
-        };
-        if result.rows_affected() == 0 {
-            return Ok(None);
-        }
-        sqlx::query("DELETE FROM project_models WHERE project_id = $1")
-            .bind(&updated.id)
-            .execute(&mut *tx)
+        let outcome = self
+            .statement(|reply| Statement::UpdateProject {
+                record: updated.clone(),
+                reply,
+            })
             .await?;
-        insert_models(&mut tx, &updated.id, &updated.models).await?;
-        tx.commit().await?;
-        Ok(Some(updated))
+        match outcome {
+            ProjectUpdate::Updated => Ok(Some(updated)),
+            ProjectUpdate::Missing => Ok(None),
+            ProjectUpdate::NameTaken => Err(conflict(&updated.name)),
+        }
     }
 
     /// Deletes a project with its discussions; `false` when there was none.
+    #[tracing::instrument(level = "debug", skip(self), fields(project = %id))]
     pub async fn delete_project(&self, owner: &str, id: &str) -> Result<bool, StoreError> {
-        let _writer = self.writer().await;
-        let mut tx = self.pool.begin().await?;
-        // Children first, explicitly: the cascade is not relied on, so a
-        // database without foreign-key enforcement leaves nothing behind.
-        for sql in [
-            "DELETE FROM events WHERE discussion_id IN (SELECT id FROM discussions WHERE project_id = $1 AND owner = $2)",
-            "DELETE FROM messages WHERE discussion_id IN (SELECT id FROM discussions WHERE project_id = $1 AND owner = $2)",
-            "DELETE FROM rounds WHERE discussion_id IN (SELECT id FROM discussions WHERE project_id = $1 AND owner = $2)",
-            "DELETE FROM discussions WHERE project_id = $1 AND owner = $2",
-            "DELETE FROM project_models WHERE project_id IN (SELECT id FROM projects WHERE id = $1 AND owner = $2)",
-        ] {
-            sqlx::query(sql)
-                .bind(id)
-                .bind(owner)
-                .execute(&mut *tx)
-                .await?;
-        }
-        let deleted = sqlx::query("DELETE FROM projects WHERE id = $1 AND owner = $2")
-            .bind(id)
-            .bind(owner)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        tx.commit().await?;
-        Ok(deleted > 0)
+        self.statement(|reply| Statement::DeleteProject {
+            owner: owner.to_owned(),
+            id: id.to_owned(),
+            reply,
+        })
+        .await
     }
 
     async fn project_models(&self, project_id: &str) -> Result<Vec<String>, StoreError> {
@@ -192,22 +146,6 @@ impl Store {
             .map(|r| r.try_get::<String, _>("model").map_err(StoreError::from))
             .collect()
     }
-}
-
-async fn insert_models(
-    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
-    project_id: &str,
-    models: &[String],
-) -> Result<(), StoreError> {
-    for (position, model) in models.iter().enumerate() {
-        sqlx::query("INSERT INTO project_models (project_id, position, model) VALUES ($1, $2, $3)")
-            .bind(project_id)
-            .bind(to_i64(position))
-            .bind(model)
-            .execute(&mut **tx)
-            .await?;
-    }
-    Ok(())
 }
 
 fn project_from_row(row: &AnyRow) -> Result<ProjectRecord, StoreError> {

@@ -97,3 +97,15 @@ impl PageCursor {
         })
     }
 }
+
+/// One event to store.
+pub struct StoredEvent {
+    pub discussion_id: String,
+    pub seq: u64,
+    pub time: i64,
+    pub payload: Vec<u8>,
+}
+
+/// Builds the event that announces a recovered discussion's new status,
+/// from its id, its last stored seq and the time.
+pub type RecoveryEvent = fn(&str, u64, i64) -> StoredEvent;

@@ -1,80 +1,157 @@
-//! Group commit: the hot writes of runs (new discussions, rounds, finished
-//! messages, the event log, run ends) go through one queue, and a single
-//! writer stores whatever has queued up in one transaction, with multi-row
-//! statements. Callers that must know a write is committed (a message before
-//! its `message_completed`) wait for their acknowledgement; events wait for
-//! nobody, and a run flushes the queue before it ends.
+//! The store's one write path. Every write is a command to one writer task,
+//! which stores whatever has queued up in one transaction: rows with
+//! multi-row statements (new discussions, rounds, messages, the event log),
+//! then the conditional statements (a run's begin, lease, end and stop,
+//! recovery, projects) in queue order. Queue order is commit order, so
+//! whoever sees a write committed sees every write queued before it.
+//!
+//! A write that someone depends on carries a [`Reply`] with its real
+//! outcome (a message before its `message_completed`, whether a run still
+//! held its discussion). Rows nobody waits for (events, a new round, the
+//! text so far of a streaming message) carry none, so a model call never
+//! waits for a commit; the writer logs their failures.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
-use super::to_i64;
 use sqlx::pool::PoolConnection;
-use sqlx::{Any, AnyPool, AssertSqlSafe, Connection as _, Transaction};
+use sqlx::{Any, AnyPool, Connection as _, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{Backend, DiscussionRecord, MessageRecord};
-use crate::domain::{DiscussionStatus, MessageStatus, RoundMode};
+use super::rows::{
+    insert_discussions, insert_events, insert_rounds, statement_chunks, upsert_messages,
+};
+use super::statements::{self, ProjectUpdate};
+use super::{
+    Backend, BeginRun, DiscussionRecord, MessageRecord, ProjectRecord, RecoveryEvent, StoreError,
+    StoredEvent, is_unique_violation,
+};
+use crate::domain::{DiscussionStatus, RoundMode};
 
-/// One event to store.
-pub struct StoredEvent {
-    pub discussion_id: String,
-    pub seq: u64,
-    pub time: i64,
-    pub payload: Vec<u8>,
+/// The outcome of one write: set while its transaction runs, sent once the
+/// transaction committed (or failed).
+pub(super) struct Reply<T> {
+    ack: oneshot::Sender<Result<T, StoreError>>,
+    value: Option<T>,
 }
 
-/// The outcome of a queued write, as the writer reports it.
-pub(super) type Ack<T> = oneshot::Sender<Result<T, String>>;
+impl<T> Reply<T> {
+    pub(super) fn new() -> (Self, oneshot::Receiver<Result<T, StoreError>>) {
+        let (ack, outcome) = oneshot::channel();
+        (Self { ack, value: None }, outcome)
+    }
+
+    fn set(&mut self, value: T) {
+        self.value = Some(value);
+    }
+
+    fn committed(self) {
+        let outcome = self
+            .value
+            .ok_or_else(|| StoreError::Write("the write was not executed".into()));
+        let _ = self.ack.send(outcome);
+    }
+
+    fn failed(self, error: StoreError) {
+        let _ = self.ack.send(Err(error));
+    }
+}
 
 pub(super) enum Command {
     /// A new discussion, its lease end and its run's token.
-    Discussion(DiscussionRecord, i64, String, Ack<()>),
+    Discussion {
+        record: DiscussionRecord,
+        lease_until: i64,
+        token: String,
+        reply: Reply<()>,
+    },
+    /// A new round; nobody waits for it (queue order stores it before any
+    /// message of it).
     Round {
         discussion_id: String,
         number: u32,
         mode: RoundMode,
         time: i64,
-        ack: Ack<()>,
     },
-    Message(MessageRecord, i64, Ack<()>),
-    /// The text so far of a message still streaming; nobody waits for it.
-    Partial(MessageRecord, i64),
+    /// A message still streaming: its row from the start, then the text so
+    /// far. Nobody waits for it, and it never overwrites a final state.
+    Streaming(MessageRecord, i64),
+    /// A message's final state.
+    Message(MessageRecord, i64, Reply<()>),
+    /// An event for the log; nobody waits for it.
     Event(StoredEvent),
+    Statement(Statement),
+    /// Resolves once everything queued before it is committed (or failed).
+    Flush(oneshot::Sender<()>),
+}
+
+/// A write whose effect depends on what is stored: run in queue order,
+/// after the rows of its batch.
+pub(super) enum Statement {
+    /// IDLE or INTERRUPTED becomes RUNNING, held by `token`.
+    BeginRun {
+        id: String,
+        lease_until: i64,
+        token: String,
+        time: i64,
+        reply: Reply<BeginRun>,
+    },
+    /// RUNNING held by `token` becomes `status`; false if not held.
     EndRun {
         id: String,
         status: DiscussionStatus,
-        /// Only the run holding the discussion may end it.
         token: String,
         time: i64,
-        ack: Ack<bool>,
+        reply: Reply<bool>,
     },
-    Flush(oneshot::Sender<()>),
+    /// STOPPED whatever the state.
+    MarkStopped {
+        id: String,
+        time: i64,
+        reply: Reply<()>,
+    },
+    /// A new lease end for the run `token`; false if it no longer holds it.
+    ExtendLease {
+        id: String,
+        lease_until: i64,
+        token: String,
+        reply: Reply<bool>,
+    },
+    /// RUNNING discussions (all, or those whose lease lapsed) become
+    /// INTERRUPTED with their streaming messages, each with its event.
+    Recover {
+        all: bool,
+        time: i64,
+        event: RecoveryEvent,
+        reply: Reply<Vec<String>>,
+    },
+    /// A new project; false if the owner has one of that name.
+    CreateProject {
+        record: ProjectRecord,
+        reply: Reply<bool>,
+    },
+    UpdateProject {
+        record: ProjectRecord,
+        reply: Reply<ProjectUpdate>,
+    },
+    /// A project with everything in it; false if there was none.
+    DeleteProject {
+        owner: String,
+        id: String,
+        reply: Reply<bool>,
+    },
 }
 
 /// Most commands committed together: everything queued at the moment, so a
 /// write that someone waits for never queues behind several event batches.
 const BATCH: usize = 4096;
 
-/// Most rows in one multi-row statement (SQLite allows 32766 parameters).
-const ROWS_PER_STATEMENT: usize = 128;
-
-pub(super) fn spawn_writer(
-    pool: AnyPool,
-    backend: Backend,
-    gate: Option<Arc<tokio::sync::Mutex<()>>>,
-) -> mpsc::Sender<Command> {
+pub(super) fn spawn_writer(pool: AnyPool, backend: Backend) -> mpsc::Sender<Command> {
     let (tx, rx) = mpsc::channel(16 * 1024);
-    tokio::spawn(write_loop(pool, backend, gate, rx));
+    tokio::spawn(write_loop(pool, backend, rx));
     tx
 }
 
-async fn write_loop(
-    pool: AnyPool,
-    backend: Backend,
-    gate: Option<Arc<tokio::sync::Mutex<()>>>,
-    mut rx: mpsc::Receiver<Command>,
-) {
+async fn write_loop(pool: AnyPool, backend: Backend, mut rx: mpsc::Receiver<Command>) {
     let closing = pool.close_event();
     tokio::pin!(closing);
     let mut writer = Writer {
@@ -101,10 +178,6 @@ async fn write_loop(
                 Err(_) => break,
             }
         }
-        let _writer = match &gate {
-            Some(g) => Some(g.lock().await),
-            None => None,
-        };
         writer.commit(batch).await;
     }
 }
@@ -121,22 +194,24 @@ struct Writer {
 impl Writer {
     /// Commits a batch at once; if that fails, each write alone, so one bad
     /// write (a row whose parent was deleted) fails only itself.
-    async fn commit(&mut self, batch: Vec<Command>) {
-        match self.try_commit(&batch).await {
-            Ok(()) => acknowledge(batch, &Ok(())),
-            Err(e) if batch.len() == 1 => acknowledge(batch, &Err(e.to_string())),
+    async fn commit(&mut self, mut batch: Vec<Command>) {
+        match self.try_commit(&mut batch).await {
+            Ok(()) => committed(batch),
+            Err(e) if batch.len() == 1 => failed(batch, e),
             Err(e) => {
                 tracing::warn!(error = %e, writes = batch.len(), "group commit failed; writing one by one");
                 for cmd in batch {
-                    let one = vec![cmd];
-                    let outcome = self.try_commit(&one).await.map_err(|e| e.to_string());
-                    acknowledge(one, &outcome);
+                    let mut one = vec![cmd];
+                    match self.try_commit(&mut one).await {
+                        Ok(()) => committed(one),
+                        Err(e) => failed(one, e),
+                    }
                 }
             }
         }
     }
 
-    async fn try_commit(&mut self, batch: &[Command]) -> Result<(), sqlx::Error> {
+    async fn try_commit(&mut self, batch: &mut [Command]) -> Result<(), sqlx::Error> {
         let kept = self.conn.is_some();
         let conn = match &mut self.conn {
             Some(conn) => conn,
@@ -192,7 +267,7 @@ impl Failure {
 async fn commit_on(
     conn: &mut PoolConnection<Any>,
     backend: Backend,
-    batch: &[Command],
+    batch: &mut [Command],
 ) -> Result<(), Failure> {
     let mut tx = conn.begin().await.map_err(Failure::Begin)?;
     write_all(&mut tx, backend, batch)
@@ -201,302 +276,189 @@ async fn commit_on(
     tx.commit().await.map_err(Failure::Write)
 }
 
-fn acknowledge(batch: Vec<Command>, outcome: &Result<(), String>) {
-    if let Err(why) = outcome {
-        tracing::error!(error = %why, "store write failed");
-    }
+fn committed(batch: Vec<Command>) {
     for cmd in batch {
         match cmd {
-            Command::Discussion(_, _, _, ack)
-            | Command::Round { ack, .. }
-            | Command::Message(_, _, ack) => {
-                let _ = ack.send(outcome.clone());
-            }
-            // The updated-row counts of a combined commit are not kept apart.
-            Command::EndRun { ack, .. } => {
-                let _ = ack.send(outcome.clone().map(|()| true));
-            }
-            Command::Event(_) | Command::Partial(..) => {}
+            Command::Discussion { reply, .. } | Command::Message(_, _, reply) => reply.committed(),
+            Command::Statement(statement) => statement.committed(),
             Command::Flush(done) => {
                 let _ = done.send(());
             }
+            Command::Round { .. } | Command::Streaming(..) | Command::Event(_) => {}
         }
     }
 }
 
-/// Parents before children, so foreign keys hold inside the transaction.
-async fn write_all(
-    tx: &mut Transaction<'_, Any>,
-    backend: Backend,
-    batch: &[Command],
-) -> Result<(), sqlx::Error> {
-    let mut discussions = Vec::new();
-    let mut rounds = Vec::new();
-    let mut messages = Vec::new();
-    let mut partials: Vec<(&MessageRecord, i64)> = Vec::new();
-    let mut partial_at: HashMap<&str, usize> = HashMap::new();
-    let mut events = Vec::new();
-    let mut ends = Vec::new();
+/// Reports a failed commit of `batch`: a project name another write took
+/// meanwhile is a conflict, anything else the database's error.
+fn failed(batch: Vec<Command>, error: sqlx::Error) {
+    tracing::error!(error = %error, writes = batch.len(), "store write failed");
+    let unique = is_unique_violation(&error);
+    let message = error.to_string();
+    let database = || StoreError::Write(message.clone());
     for cmd in batch {
         match cmd {
-            Command::Discussion(d, lease, token, _) => discussions.push((d, *lease, token)),
-            Command::Round {
-                discussion_id,
-                number,
-                mode,
-                time,
-                ..
-            } => rounds.push((discussion_id, *number, *mode, *time)),
-            Command::Message(m, time, _) => messages.push((m, *time)),
-            Command::Partial(m, time) => {
-                // One row per id in a statement: the latest text wins.
-                match partial_at.get(m.id.as_str()) {
-                    Some(&i) => partials[i] = (m, *time),
-                    None => {
-                        partial_at.insert(&m.id, partials.len());
-                        partials.push((m, *time));
-                    }
-                }
+            Command::Discussion { reply, .. } | Command::Message(_, _, reply) => {
+                reply.failed(database());
             }
-            Command::Event(e) => events.push(e),
-            Command::EndRun {
+            Command::Statement(Statement::CreateProject { record, reply }) if unique => {
+                reply.failed(statements::conflict(&record.name));
+            }
+            Command::Statement(Statement::UpdateProject { record, reply }) if unique => {
+                reply.failed(statements::conflict(&record.name));
+            }
+            Command::Statement(statement) => statement.failed(database()),
+            Command::Flush(done) => {
+                let _ = done.send(());
+            }
+            Command::Round { .. } | Command::Streaming(..) | Command::Event(_) => {}
+        }
+    }
+}
+
+impl Statement {
+    fn committed(self) {
+        match self {
+            Self::BeginRun { reply, .. } => reply.committed(),
+            Self::EndRun { reply, .. }
+            | Self::ExtendLease { reply, .. }
+            | Self::CreateProject { reply, .. }
+            | Self::DeleteProject { reply, .. } => reply.committed(),
+            Self::MarkStopped { reply, .. } => reply.committed(),
+            Self::Recover { reply, .. } => reply.committed(),
+            Self::UpdateProject { reply, .. } => reply.committed(),
+        }
+    }
+
+    fn failed(self, error: StoreError) {
+        match self {
+            Self::BeginRun { reply, .. } => reply.failed(error),
+            Self::EndRun { reply, .. }
+            | Self::ExtendLease { reply, .. }
+            | Self::CreateProject { reply, .. }
+            | Self::DeleteProject { reply, .. } => reply.failed(error),
+            Self::MarkStopped { reply, .. } => reply.failed(error),
+            Self::Recover { reply, .. } => reply.failed(error),
+            Self::UpdateProject { reply, .. } => reply.failed(error),
+        }
+    }
+
+    /// Runs the statement inside the batch's transaction, keeping its outcome.
+    async fn run(
+        &mut self,
+        tx: &mut Transaction<'_, Any>,
+        backend: Backend,
+    ) -> Result<(), sqlx::Error> {
+        match self {
+            Self::BeginRun {
+                id,
+                lease_until,
+                token,
+                time,
+                reply,
+            } => reply.set(statements::begin_run(tx, id, *lease_until, token, *time).await?),
+            Self::EndRun {
                 id,
                 status,
                 token,
                 time,
-                ..
-            } => ends.push((id, *status, token, *time)),
-            Command::Flush(_) => {}
-        }
-    }
-    for chunk in statement_chunks(&discussions) {
-        insert_discussions(tx, backend, chunk).await?;
-    }
-    for chunk in statement_chunks(&rounds) {
-        insert_rounds(tx, backend, chunk).await?;
-    }
-    // Partials first: a final state in the same batch is newer.
-    for chunk in statement_chunks(&partials) {
-        upsert_messages(tx, backend, chunk, true).await?;
-    }
-    for chunk in statement_chunks(&messages) {
-        upsert_messages(tx, backend, chunk, false).await?;
-    }
-    for chunk in statement_chunks(&events) {
-        insert_events(tx, backend, chunk).await?;
-    }
-    end_runs(tx, &ends).await
-}
-
-/// Splits rows into statements of 2^k rows (at most [`ROWS_PER_STATEMENT`]),
-/// so a handful of statement texts cover every batch and stay prepared.
-fn statement_chunks<T>(rows: &[T]) -> Vec<&[T]> {
-    let mut out = Vec::new();
-    let mut rest = rows;
-    while !rest.is_empty() {
-        let len = rest.len().min(ROWS_PER_STATEMENT);
-        let take = 1 << len.ilog2();
-        let (head, tail) = rest.split_at(take);
-        out.push(head);
-        rest = tail;
-    }
-    out
-}
-
-/// Placeholders of `rows` rows of `cols` values: `(?, ?), (?, ?)` on SQLite,
-/// whose driver looks up every `$N` by name (quadratic in a long statement),
-/// and `($1, $2), ($3, $4)` on PostgreSQL.
-fn placeholders(backend: Backend, rows: usize, cols: usize) -> String {
-    let mut out = String::new();
-    for r in 0..rows {
-        if r > 0 {
-            out.push_str(", ");
-        }
-        out.push('(');
-        for c in 0..cols {
-            if c > 0 {
-                out.push_str(", ");
+                reply,
+            } => reply.set(statements::end_run(tx, id, *status, token, *time).await?),
+            Self::MarkStopped { id, time, reply } => {
+                reply.set(statements::mark_stopped(tx, id, *time).await?);
             }
-            match backend {
-                Backend::Sqlite => out.push('?'),
-                Backend::Postgres => out.push_str(&format!("${}", r * cols + c + 1)),
+            Self::ExtendLease {
+                id,
+                lease_until,
+                token,
+                reply,
+            } => reply.set(statements::extend_lease(tx, id, *lease_until, token).await?),
+            Self::Recover {
+                all,
+                time,
+                event,
+                reply,
+            } => reply.set(statements::recover(tx, backend, *all, *time, *event).await?),
+            Self::CreateProject { record, reply } => {
+                reply.set(statements::insert_project(tx, record).await?);
+            }
+            Self::UpdateProject { record, reply } => {
+                reply.set(statements::update_project(tx, record).await?);
+            }
+            Self::DeleteProject { owner, id, reply } => {
+                reply.set(statements::delete_project(tx, owner, id).await?);
             }
         }
-        out.push(')');
+        Ok(())
     }
-    out
 }
 
-async fn insert_discussions(
+/// Parents before children, so foreign keys hold inside the transaction;
+/// then the statements in queue order.
+async fn write_all(
     tx: &mut Transaction<'_, Any>,
     backend: Backend,
-    rows: &[(&DiscussionRecord, i64, &String)],
+    batch: &mut [Command],
 ) -> Result<(), sqlx::Error> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let sql = format!(
-        "INSERT INTO discussions (id, project_id, owner, kind, question, status, lease_until, create_time, update_time, run_token) VALUES {}",
-        placeholders(backend, rows.len(), 10)
-    );
-    let mut q = sqlx::query(AssertSqlSafe(sql));
-    for (d, lease, token) in rows {
-        q = q
-            .bind(d.id.clone())
-            .bind(d.project_id.clone())
-            .bind(d.owner.clone())
-            .bind(d.kind.as_str())
-            .bind(d.question.clone())
-            .bind(d.status.as_str())
-            .bind(*lease)
-            .bind(d.create_time)
-            .bind(d.update_time)
-            .bind((*token).clone());
-    }
-    q.execute(&mut **tx).await?;
-    Ok(())
-}
-
-async fn insert_rounds(
-    tx: &mut Transaction<'_, Any>,
-    backend: Backend,
-    rows: &[(&String, u32, RoundMode, i64)],
-) -> Result<(), sqlx::Error> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let sql = format!(
-        "INSERT INTO rounds (discussion_id, number, mode, create_time) VALUES {}",
-        placeholders(backend, rows.len(), 4)
-    );
-    let mut q = sqlx::query(AssertSqlSafe(sql));
-    for (id, number, mode, time) in rows {
-        q = q
-            .bind((*id).clone())
-            .bind(i64::from(*number))
-            .bind(mode.as_str())
-            .bind(*time);
-    }
-    q.execute(&mut **tx).await?;
-    Ok(())
-}
-
-/// Messages, one row per id in a statement: final states, or (`partial`)
-/// the text so far of messages that are still streaming in the store.
-async fn upsert_messages(
-    tx: &mut Transaction<'_, Any>,
-    backend: Backend,
-    rows: &[(&MessageRecord, i64)],
-    partial: bool,
-) -> Result<(), sqlx::Error> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let sql = format!(
-        "INSERT INTO messages (id, discussion_id, round, position, role, model, content, status, error, \
-         prompt_tokens, completion_tokens, cost_usd, latency_ms, create_time, update_time) VALUES {} \
-         ON CONFLICT (id) DO UPDATE SET content = excluded.content, status = excluded.status, \
-         error = excluded.error, prompt_tokens = excluded.prompt_tokens, \
-         completion_tokens = excluded.completion_tokens, cost_usd = excluded.cost_usd, \
-         latency_ms = excluded.latency_ms, update_time = excluded.update_time{}",
-        placeholders(backend, rows.len(), 15),
-        if partial {
-            format!(
-                " WHERE messages.status = '{}'",
-                MessageStatus::Streaming.as_str()
-            )
-        } else {
-            String::new()
+    {
+        let mut discussions = Vec::new();
+        let mut rounds = Vec::new();
+        let mut messages = Vec::new();
+        let mut streaming: Vec<(&MessageRecord, i64)> = Vec::new();
+        let mut streaming_at: HashMap<&str, usize> = HashMap::new();
+        let mut events = Vec::new();
+        for cmd in batch.iter() {
+            match cmd {
+                Command::Discussion {
+                    record,
+                    lease_until,
+                    token,
+                    ..
+                } => discussions.push((record, *lease_until, token)),
+                Command::Round {
+                    discussion_id,
+                    number,
+                    mode,
+                    time,
+                } => rounds.push((discussion_id, *number, *mode, *time)),
+                Command::Message(m, time, _) => messages.push((m, *time)),
+                Command::Streaming(m, time) => {
+                    // One row per id in a statement: the latest text wins.
+                    match streaming_at.get(m.id.as_str()) {
+                        Some(&i) => streaming[i] = (m, *time),
+                        None => {
+                            streaming_at.insert(&m.id, streaming.len());
+                            streaming.push((m, *time));
+                        }
+                    }
+                }
+                Command::Event(e) => events.push(e),
+                Command::Statement(_) | Command::Flush(_) => {}
+            }
         }
-    );
-    let mut q = sqlx::query(AssertSqlSafe(sql));
-    for (m, time) in rows {
-        q = q
-            .bind(m.id.clone())
-            .bind(m.discussion_id.clone())
-            .bind(i64::from(m.round))
-            .bind(i64::from(m.position))
-            .bind(m.role.as_str())
-            .bind(m.model.clone())
-            .bind(m.content.clone())
-            .bind(m.status.as_str())
-            .bind(m.error.clone())
-            .bind(to_i64(m.prompt_tokens))
-            .bind(to_i64(m.completion_tokens))
-            .bind(m.cost_usd)
-            .bind(to_i64(m.latency_ms))
-            .bind(m.create_time)
-            .bind(*time);
+        for chunk in statement_chunks(&discussions) {
+            insert_discussions(tx, backend, chunk).await?;
+        }
+        for chunk in statement_chunks(&rounds) {
+            insert_rounds(tx, backend, chunk).await?;
+        }
+        // Streaming states first: a final state in the same batch is newer.
+        for chunk in statement_chunks(&streaming) {
+            upsert_messages(tx, backend, chunk, true).await?;
+        }
+        for chunk in statement_chunks(&messages) {
+            upsert_messages(tx, backend, chunk, false).await?;
+        }
+        for chunk in statement_chunks(&events) {
+            insert_events(tx, backend, chunk).await?;
+        }
     }
-    q.execute(&mut **tx).await?;
-    Ok(())
-}
-
-async fn insert_events(
-    tx: &mut Transaction<'_, Any>,
-    backend: Backend,
-    events: &[&StoredEvent],
-) -> Result<(), sqlx::Error> {
-    if events.is_empty() {
-        return Ok(());
-    }
-    let sql = format!(
-        "INSERT INTO events (discussion_id, seq, time, payload) VALUES {}",
-        placeholders(backend, events.len(), 4)
-    );
-    let mut q = sqlx::query(AssertSqlSafe(sql));
-    for e in events {
-        q = q
-            .bind(e.discussion_id.clone())
-            .bind(to_i64(e.seq))
-            .bind(e.time)
-            .bind(e.payload.clone());
-    }
-    q.execute(&mut **tx).await?;
-    Ok(())
-}
-
-async fn end_runs(
-    tx: &mut Transaction<'_, Any>,
-    rows: &[(&String, DiscussionStatus, &String, i64)],
-) -> Result<(), sqlx::Error> {
-    for (id, status, token, time) in rows {
-        sqlx::query(
-            "UPDATE discussions SET status = $1, lease_until = 0, update_time = $2 \
-             WHERE id = $3 AND status = $4 AND run_token = $5",
-        )
-        .bind(status.as_str())
-        .bind(*time)
-        .bind((*id).clone())
-        .bind(DiscussionStatus::Running.as_str())
-        .bind((*token).clone())
-        .execute(&mut **tx)
-        .await?;
+    for cmd in batch.iter_mut() {
+        match cmd {
+            Command::Discussion { reply, .. } | Command::Message(_, _, reply) => reply.set(()),
+            Command::Statement(statement) => statement.run(tx, backend).await?,
+            _ => {}
+        }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{Backend, ROWS_PER_STATEMENT, placeholders, statement_chunks};
-
-    #[test]
-    fn placeholders_number_rows_then_columns() {
-        assert_eq!(
-            placeholders(Backend::Postgres, 2, 3),
-            "($1, $2, $3), ($4, $5, $6)"
-        );
-        assert_eq!(placeholders(Backend::Sqlite, 2, 2), "(?, ?), (?, ?)");
-    }
-
-    #[test]
-    fn statements_take_powers_of_two_rows_and_every_row_once() {
-        let rows: Vec<usize> = (0..(ROWS_PER_STATEMENT * 2 + 13)).collect();
-        let chunks = statement_chunks(&rows);
-        let sizes: Vec<usize> = chunks.iter().map(|c| c.len()).collect();
-        assert_eq!(sizes, [ROWS_PER_STATEMENT, ROWS_PER_STATEMENT, 8, 4, 1]);
-        let flat: Vec<usize> = chunks.concat();
-        assert_eq!(flat, rows);
-        assert!(statement_chunks::<usize>(&[]).is_empty());
-    }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use futures::stream::BoxStream;
 use moai_proto::v1::DiscussionEvent;
 
-use super::hub::{SubscriptionError, decode_stored};
+use super::subscription::{SubscriptionError, decode_stored};
 use crate::domain::DiscussionStatus;
 use crate::store::Store;
 
@@ -27,7 +27,7 @@ struct State {
 
 /// Events after `after_seq` from the store, following new ones until the
 /// discussion is no longer RUNNING.
-pub fn follow_store(
+pub(super) fn follow(
     closing: tokio_util::sync::CancellationToken,
     store: Store,
     owner: String,
