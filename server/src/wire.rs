@@ -4,6 +4,7 @@ use moai_proto::v1;
 
 use crate::domain::{
     DiscussionKind, DiscussionOutcome, DiscussionStatus, MessageRole, MessageStatus, RoundMode,
+    Standing,
 };
 use crate::store::{DiscussionRecord, MessageRecord, ProjectRecord, RoundRecord, UsageTotals};
 
@@ -96,7 +97,30 @@ pub fn message(m: &MessageRecord) -> v1::Message {
         latency_ms: m.latency_ms,
         create_time: Some(timestamp(m.create_time)),
         round: m.round,
-        ..Default::default()
+        ranking: m
+            .review
+            .as_ref()
+            .map(|r| r.ranking.clone())
+            .unwrap_or_default(),
+        labels: m
+            .review
+            .as_ref()
+            .map(|r| {
+                r.labels
+                    .iter()
+                    .map(|l| v1::ReviewLabel {
+                        label: l.label.clone(),
+                        model: l.model.clone(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        ranking_unparsed: m
+            .review
+            .as_ref()
+            .map(|r| r.unparsed.clone())
+            .unwrap_or_default(),
+        consensus: m.consensus,
     }
 }
 
@@ -105,8 +129,23 @@ pub fn round(r: &RoundRecord) -> v1::Round {
         number: r.number,
         mode: round_mode(r.mode) as i32,
         messages: r.messages.iter().map(message).collect(),
-        ..Default::default()
+        ranking: ranking(&r.ranking()),
+        reviewed_round: r.reviewed_round,
+        consensus: r.consensus(),
     }
+}
+
+/// A leaderboard, best first.
+pub fn ranking(standings: &[Standing]) -> Vec<v1::RankedModel> {
+    standings
+        .iter()
+        .map(|s| v1::RankedModel {
+            model: s.model.clone(),
+            average_rank: s.average_rank,
+            votes: s.votes,
+            place: s.place,
+        })
+        .collect()
 }
 
 /// A discussion with whatever detail the caller loaded.
@@ -131,7 +170,8 @@ pub fn discussion(
             cost_usd: usage.cost_usd,
         }),
         last_seq,
-        ..Default::default()
+        outcome: discussion_outcome(d.outcome) as i32,
+        consensus_round: d.consensus_round,
     }
 }
 

@@ -84,7 +84,10 @@ impl DiscussionService for DiscussionApi {
                 topic: self.text(&r.topic, "topic")?,
             }
         };
-        let sub = self.engine.start(&owner, target, r.rounds).await?;
+        let sub = self
+            .engine
+            .start(&owner, target, r.rounds, r.until_consensus)
+            .await?;
         Ok(Response::new(event_stream(sub, |e| {
             v1::StartDiscussionResponse { event: Some(e) }
         })))
@@ -273,8 +276,14 @@ impl DiscussionService for DiscussionApi {
     #[tracing::instrument(skip_all)]
     async fn review_discussion(
         &self,
-        _req: Request<v1::ReviewDiscussionRequest>,
+        req: Request<v1::ReviewDiscussionRequest>,
     ) -> Result<Response<Self::ReviewDiscussionStream>, Status> {
-        Err(Status::unimplemented("ReviewDiscussion is being wired"))
+        let owner = principal(&req)?;
+        let r = req.into_inner();
+        let id = DiscussionId::parse(&r.discussion_id)?;
+        let sub = self.engine.review(&owner, id.as_str(), r.round).await?;
+        Ok(Response::new(event_stream(sub, |e| {
+            v1::ReviewDiscussionResponse { event: Some(e) }
+        })))
     }
 }

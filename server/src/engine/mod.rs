@@ -23,6 +23,7 @@ mod open_discussion;
 pub mod prompt;
 mod remote_watch;
 pub mod review;
+mod review_discussion;
 mod run;
 mod speaker;
 mod start_discussion;
@@ -99,6 +100,9 @@ pub(crate) struct Inner {
     /// Cancelled when shutdown begins: from then on no run starts, and
     /// streams that follow other replicas end.
     closing: CancellationToken,
+    /// Shuffles reviewers' anonymous labels; seeded from `Limits::review_seed`
+    /// when set, so a test sees the same labels every time.
+    review_rng: Mutex<rand::rngs::StdRng>,
 }
 
 /// How far seq jumps after a crash, past deltas that were never stored.
@@ -155,10 +159,14 @@ impl Engine {
             inner: Arc::new(Inner {
                 store,
                 llm,
-                limits,
                 runs: Mutex::new(HashMap::new()),
                 tracker: TaskTracker::new(),
                 closing: CancellationToken::new(),
+                review_rng: Mutex::new(match limits.review_seed {
+                    Some(seed) => rand::SeedableRng::seed_from_u64(seed),
+                    None => rand::SeedableRng::from_os_rng(),
+                }),
+                limits,
             }),
         }
     }

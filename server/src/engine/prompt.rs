@@ -92,6 +92,12 @@ impl Transcript {
         }
     }
 
+    /// The rounds that fit `budget_tokens` with nobody labelled as "you",
+    /// for a reader outside the talk (the judge of a run until consensus).
+    pub fn rendered(&self, budget_tokens: usize) -> String {
+        self.render("", budget_tokens, RESERVE_TOKENS)
+    }
+
     /// Renders the rounds that fit `budget_tokens`, dropping the oldest first
     /// but never the latest round that has entries.
     fn render(&self, me: &str, budget_tokens: usize, reserve_tokens: usize) -> String {

@@ -36,7 +36,13 @@ pub(super) struct Turn {
     pub model: String,
     pub role: MessageRole,
     pub messages: Vec<ChatMessage>,
+    /// What the message concludes from its text once it ended (a review's
+    /// ranking, a judge's verdict), set before it is stored and announced.
+    pub conclude: Option<Conclude>,
 }
+
+/// Reads a finished message and fills in what it concludes.
+pub(super) type Conclude = Box<dyn FnOnce(&mut MessageRecord) + Send>;
 
 enum Ending {
     Complete,
@@ -67,6 +73,8 @@ impl Speaker<'_> {
             cost_usd: 0.0,
             latency_ms: 0,
             create_time: now_ms(),
+            review: None,
+            consensus: None,
         }
     }
 
@@ -115,6 +123,7 @@ impl Speaker<'_> {
         let started = Instant::now();
         let flush_every = self.flush_every;
         let mut last_flush = Instant::now();
+        let conclude = turn.conclude;
         let mut stream = self.llm.stream_chat(ChatRequest {
             model: turn.model.clone(),
             messages: turn.messages,
@@ -186,6 +195,9 @@ impl Speaker<'_> {
                 m.status = MessageStatus::Interrupted;
                 m.error = "stopped before the answer was complete".into();
             }
+        }
+        if let Some(conclude) = conclude {
+            conclude(&mut m);
         }
         let mut ending = ending;
         if let Err(e) = self.store.save_message(&m).await {

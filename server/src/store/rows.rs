@@ -81,21 +81,22 @@ pub(super) async fn insert_discussions(
 pub(super) async fn insert_rounds(
     tx: &mut Transaction<'_, Any>,
     backend: Backend,
-    rows: &[(&String, u32, RoundMode, i64)],
+    rows: &[(&String, u32, RoundMode, u32, i64)],
 ) -> Result<(), sqlx::Error> {
     if rows.is_empty() {
         return Ok(());
     }
     let sql = format!(
-        "INSERT INTO rounds (discussion_id, number, mode, create_time) VALUES {}",
-        placeholders(backend, rows.len(), 4)
+        "INSERT INTO rounds (discussion_id, number, mode, reviewed_round, create_time) VALUES {}",
+        placeholders(backend, rows.len(), 5)
     );
     let mut q = sqlx::query(AssertSqlSafe(sql));
-    for (id, number, mode, time) in rows {
+    for (id, number, mode, reviewed, time) in rows {
         q = q
             .bind((*id).clone())
             .bind(i64::from(*number))
             .bind(mode.as_str())
+            .bind(i64::from(*reviewed))
             .bind(*time);
     }
     q.execute(&mut **tx).await?;
@@ -115,12 +116,14 @@ pub(super) async fn upsert_messages(
     }
     let sql = format!(
         "INSERT INTO messages (id, discussion_id, round, position, role, model, content, status, error, \
-         prompt_tokens, completion_tokens, cost_usd, latency_ms, create_time, update_time) VALUES {} \
+         prompt_tokens, completion_tokens, cost_usd, latency_ms, create_time, update_time, \
+         review, consensus) VALUES {} \
          ON CONFLICT (id) DO UPDATE SET content = excluded.content, status = excluded.status, \
          error = excluded.error, prompt_tokens = excluded.prompt_tokens, \
          completion_tokens = excluded.completion_tokens, cost_usd = excluded.cost_usd, \
-         latency_ms = excluded.latency_ms, update_time = excluded.update_time{}",
-        placeholders(backend, rows.len(), 15),
+         latency_ms = excluded.latency_ms, update_time = excluded.update_time, \
+         review = excluded.review, consensus = excluded.consensus{}",
+        placeholders(backend, rows.len(), 17),
         if partial {
             format!(
                 " WHERE messages.status = '{}'",
@@ -147,7 +150,9 @@ pub(super) async fn upsert_messages(
             .bind(m.cost_usd)
             .bind(to_i64(m.latency_ms))
             .bind(m.create_time)
-            .bind(*time);
+            .bind(*time)
+            .bind(m.review.as_ref().map(|r| r.to_json()).unwrap_or_default())
+            .bind(super::messages::consensus_text(m.consensus));
     }
     q.execute(&mut **tx).await?;
     Ok(())
