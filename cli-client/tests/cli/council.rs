@@ -2,7 +2,7 @@
 
 use moai_tests::fake_llm::Script;
 
-use crate::support::{headers, server_with_project};
+use crate::support::{Pty, headers, server_with_project};
 
 /// Ranks the answers it is shown in the order shown (a ranking it can always give).
 fn in_order(request: &moai_tests::fake_llm::RecordedRequest) -> Script {
@@ -64,7 +64,7 @@ async fn review_prints_the_reviews_then_the_leaderboard() {
     );
     let rows = board
         .lines()
-        .filter(|l| l.starts_with("| ") && !l.starts_with("| #"))
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| #") && !l.starts_with("| -"))
         .count();
     assert_eq!(rows, 3, "{board}");
 }
@@ -136,5 +136,43 @@ async fn discuss_until_consensus_says_when_they_did_not() {
         run.stdout.lines().last(),
         Some("no consensus after 2 rounds"),
         "{run:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_live_view_streams_the_reviews_then_draws_the_leaderboard_table() {
+    let (ts, moai) = server_with_project(&[("v/a", "Answer A."), ("v/b", "Answer B.")]).await;
+    moai.ok(&["open", "Which is best?"]).await;
+    ts.llm.respond_when("FINAL RANKING", |r| {
+        let mut script = in_order(r);
+        script.token_pace = std::time::Duration::from_millis(15);
+        script
+    });
+
+    let (code, drawn) = {
+        let moai = &moai;
+        tokio::task::block_in_place(|| Pty::spawn(moai, &["review"], 100).finish())
+    };
+
+    assert_eq!(code, 0, "{drawn}");
+    let plain = console::strip_ansi_codes(&drawn).into_owned();
+    assert!(plain.contains("peer review"), "{plain}");
+    assert!(
+        plain.contains("review by v/a") && plain.contains("review by v/b"),
+        "{plain}"
+    );
+    let reviews_end = plain
+        .rfind("FINAL RANKING")
+        .expect("the reviews were drawn");
+    let table = plain
+        .find("#  MODEL  AVG RANK  VOTES")
+        .expect("the leaderboard table");
+    assert!(
+        reviews_end < table,
+        "the table comes after the reviews: {plain}"
+    );
+    assert!(
+        plain.contains("Leaderboard (mean rank, best first)"),
+        "{plain}"
     );
 }
