@@ -67,6 +67,14 @@ async fn review_prints_the_reviews_then_the_leaderboard() {
         .filter(|l| l.starts_with("| ") && !l.starts_with("| #") && !l.starts_with("| -"))
         .count();
     assert_eq!(rows, 3, "{board}");
+
+    let shown = moai.ok(&["show"]).await;
+    assert!(
+        shown.stdout.contains("## Round 2 · peer review"),
+        "{shown:?}"
+    );
+    assert!(shown.stdout.contains("ranking: v/"), "{shown:?}");
+    assert!(shown.stdout.contains("## Leaderboard"), "{shown:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

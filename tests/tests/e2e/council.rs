@@ -70,7 +70,7 @@ fn rank_by_quality(request: &RecordedRequest) -> Script {
             (label, quality)
         })
         .collect();
-    answers.sort_by(|x, y| y.1.cmp(&x.1));
+    answers.sort_by_key(|a| std::cmp::Reverse(a.1));
     let list: Vec<String> = answers
         .iter()
         .enumerate()
