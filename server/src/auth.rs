@@ -275,6 +275,20 @@ mod tests {
     }
 
     #[test]
+    fn a_gateway_may_act_for_a_telegram_group() {
+        // The bot acts for a group (negative chat id) as its own namespace,
+        // so a group's projects are apart from each member's.
+        let p = ring()
+            .authenticate(&meta(&[
+                ("authorization", "Bearer gateway-secret"),
+                ("x-moai-user", "telegram-group:-1001234567890"),
+            ]))
+            .expect("ok");
+        assert_eq!(p.as_str(), "telegram-group:-1001234567890");
+        assert_ne!(p.as_str(), "telegram:-1001234567890");
+    }
+
+    #[test]
     fn wrong_and_missing_keys_are_refused() {
         let r = ring();
         assert!(matches!(

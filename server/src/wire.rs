@@ -97,6 +97,7 @@ pub fn message(m: &MessageRecord) -> v1::Message {
         latency_ms: m.latency_ms,
         create_time: Some(timestamp(m.create_time)),
         round: m.round,
+        author_name: m.author_name.clone(),
         ranking: m
             .review
             .as_ref()

@@ -1,5 +1,6 @@
 //! The moai gRPC API as the bot uses it: every call carries the gateway key
-//! and names the Telegram user it acts for, so each user has their own projects.
+//! and names whom it acts for (a user in a private chat, the group in a
+//! group; see [`crate::actor`]).
 
 use std::{pin::Pin, time::Duration};
 
@@ -15,7 +16,6 @@ use moai_proto::v1::{
     project_service_client::ProjectServiceClient,
 };
 use secrecy::{ExposeSecret, SecretString};
-use teloxide::types::UserId;
 use tonic::{
     Request, Status,
     metadata::AsciiMetadataValue,
@@ -23,7 +23,7 @@ use tonic::{
     transport::{Channel, Endpoint},
 };
 
-use crate::error::ConfigError;
+use crate::{actor::Actor, error::ConfigError};
 
 /// How long a unary call may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(15);
@@ -69,10 +69,12 @@ impl Moai {
         })
     }
 
-    /// The API acting for one Telegram user.
+    /// The API acting for a user or a group.
     #[must_use]
-    pub fn for_user(&self, user: UserId) -> UserApi {
-        let user: AsciiMetadataValue = format!("telegram:{}", user.0)
+    pub fn acting_for(&self, actor: Actor) -> UserApi {
+        // A principal is digits, letters and dashes: always a valid header.
+        let user: AsciiMetadataValue = actor
+            .principal()
             .parse()
             .unwrap_or_else(|_| AsciiMetadataValue::from_static("telegram:0"));
         let auth = ActAs {
@@ -127,7 +129,7 @@ where
     }))
 }
 
-/// The moai API acting for one Telegram user.
+/// The moai API acting for one user or group.
 #[derive(Clone)]
 pub struct UserApi {
     projects: ProjectServiceClient<Authed>,
@@ -328,18 +330,21 @@ impl UserApi {
         Ok(events(stream, |r| r.event))
     }
 
-    /// Talks to one model with the discussion as context.
-    #[tracing::instrument(skip(self, content), err(level = "debug"))]
+    /// Talks to one model with the discussion as context; `author_name` is
+    /// who says it (kept with the message, so a group knows who asked).
+    #[tracing::instrument(skip(self, content, author_name), err(level = "debug"))]
     pub async fn mention(
         &mut self,
         discussion_id: &str,
         model: &str,
         content: &str,
+        author_name: &str,
     ) -> Result<EventStream, Status> {
         let request = MentionRequest {
             discussion_id: discussion_id.to_owned(),
             model: model.to_owned(),
             content: content.to_owned(),
+            author_name: author_name.to_owned(),
         };
         let stream = self.discussions.mention(request).await?.into_inner();
         Ok(events(stream, |r| r.event))

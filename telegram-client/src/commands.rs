@@ -5,7 +5,9 @@ use teloxide::utils::command::BotCommands;
 use crate::render::html::escape;
 
 /// Every command the bot answers. The doc comments are the short
-/// descriptions Telegram shows in its command menu.
+/// descriptions Telegram shows in its command menu; a new command is a
+/// variant here, a line in [`help_html`] and an arm in the handlers'
+/// `run_command`.
 #[derive(BotCommands, Clone, Debug, PartialEq, Eq)]
 #[command(rename_rule = "lowercase")]
 pub enum Command {
@@ -41,6 +43,8 @@ pub enum Command {
     Next,
     /// Stop the current discussion
     Stop,
+    /// Talk to one model: /ask <model> <message>
+    Ask(String),
     /// The consensus summary: /consensus [model]
     Consensus(String),
     /// Rank the answers anonymously: /review [round]
@@ -84,6 +88,7 @@ impl Command {
             Command::Removemodel(a) => Command::Removemodel(a.trim().to_owned()),
             Command::Open(a) => Command::Open(a.trim().to_owned()),
             Command::Discuss(a) => Command::Discuss(a.trim().to_owned()),
+            Command::Ask(a) => Command::Ask(a.trim().to_owned()),
             Command::Consensus(a) => Command::Consensus(a.trim().to_owned()),
             Command::Review(a) => Command::Review(a.trim().to_owned()),
             Command::Export(a) => Command::Export(a.trim().to_owned()),
@@ -174,6 +179,15 @@ pub fn parse_export(args: &str) -> Option<ExportChoice> {
     }
 }
 
+/// The arguments of `/ask`: a model, then what to tell it.
+#[must_use]
+pub fn parse_ask(args: &str) -> Option<(String, String)> {
+    let args = args.trim();
+    let (model, content) = args.split_once(char::is_whitespace).unwrap_or((args, ""));
+    let model = model.trim_start_matches('@');
+    (!model.is_empty()).then(|| (model.to_owned(), content.trim().to_owned()))
+}
+
 /// A message addressed to one model: `@model text`.
 #[must_use]
 pub fn parse_mention(text: &str) -> Option<(String, String)> {
@@ -225,7 +239,14 @@ pub fn help_html() -> String {
                     "@model <message>",
                     "talk to one model, with the discussion as context",
                 ),
-                ("reply to an answer", "talk to the model that wrote it"),
+                (
+                    "/ask <model> <message>",
+                    "the same; use it in groups, where the bot sees only commands and replies",
+                ),
+                (
+                    "reply to an answer",
+                    "talk to the model that wrote it, in that answer's discussion",
+                ),
                 ("/consensus [model]", "ask for the consensus summary"),
                 (
                     "/review [round]",
@@ -246,6 +267,10 @@ pub fn help_html() -> String {
             html.push_str(&format!("{} — {}\n", escape(usage), escape(what)));
         }
     }
+    html.push_str(
+        "\n<b>In groups</b>\nThe group shares one set of projects and discussions: \
+         every member sees and continues them, and any member may /stop a run.\n",
+    );
     html.push_str("\n/start or /help shows this again.");
     html
 }
@@ -325,6 +350,20 @@ mod tests {
         assert_eq!(parse_export(""), Some(ExportChoice::Markdown));
         assert_eq!(parse_export("JSON"), Some(ExportChoice::Json));
         assert_eq!(parse_export("pdf"), None);
+    }
+
+    #[test]
+    fn ask_names_a_model_then_the_message() {
+        assert_eq!(
+            parse("/ask@moai_bot fake/a why not?", "moai_bot"),
+            Some(Command::Ask("fake/a why not?".into()))
+        );
+        assert_eq!(
+            parse_ask("@fake/a  why not?"),
+            Some(("fake/a".into(), "why not?".into()))
+        );
+        assert_eq!(parse_ask("fake/a"), Some(("fake/a".into(), String::new())));
+        assert_eq!(parse_ask("  "), None);
     }
 
     #[test]

@@ -3,12 +3,15 @@
 use std::{collections::HashSet, path::PathBuf, time::Duration};
 
 use secrecy::SecretString;
-use teloxide::types::UserId;
+use teloxide::types::{ChatId, UserId};
 
 use crate::error::ConfigError;
 
 /// Default address of the moai server.
 pub const DEFAULT_SERVER: &str = "http://127.0.0.1:50051";
+
+/// Telegram's limit on the messages a bot sends to one group, per minute.
+pub const DEFAULT_GROUP_MESSAGES_PER_MINUTE: u32 = 20;
 
 /// File name of the per-chat state inside a data directory.
 pub const STATE_FILE_NAME: &str = "telegram-state.json";
@@ -24,8 +27,10 @@ pub struct Config {
     pub server: String,
     /// The gateway key the bot acts for its users with (`MOAI_API_KEY`).
     pub api_key: SecretString,
-    /// Who may use the bot (`MOAI_TELEGRAM_ALLOWED_USERS`).
+    /// Who may use the bot anywhere (`MOAI_TELEGRAM_ALLOWED_USERS`).
     pub allowlist: Allowlist,
+    /// Groups whose members may use the bot there (`MOAI_TELEGRAM_ALLOWED_CHATS`).
+    pub allowed_chats: ChatAllowlist,
     /// Where the per-chat state is kept (`MOAI_TELEGRAM_STATE`).
     pub state_path: PathBuf,
     /// Long-polling timeout of `getUpdates`.
@@ -35,6 +40,12 @@ pub struct Config {
     pub edit_interval: Duration,
     /// How often "typing…" is re-sent while models work.
     pub typing_interval: Duration,
+    /// Messages a minute the bot allows itself in one group
+    /// (`MOAI_TELEGRAM_GROUP_MESSAGES_PER_MINUTE`; Telegram's limit is about 20).
+    pub group_messages_per_minute: u32,
+    /// How long a stopping bot lets the answers it shows run to their end
+    /// (`MOAI_TELEGRAM_SHUTDOWN_GRACE`); then each gets a last edit.
+    pub shutdown_grace: Duration,
 }
 
 impl Config {
@@ -47,10 +58,13 @@ impl Config {
             server: DEFAULT_SERVER.to_owned(),
             api_key,
             allowlist: Allowlist::default(),
+            allowed_chats: ChatAllowlist::default(),
             state_path,
             poll_timeout: Duration::from_secs(10),
             edit_interval: Duration::from_secs(1),
             typing_interval: Duration::from_secs(4),
+            group_messages_per_minute: DEFAULT_GROUP_MESSAGES_PER_MINUTE,
+            shutdown_grace: Duration::from_secs(10),
         }
     }
 
@@ -111,9 +125,66 @@ impl Allowlist {
     }
 }
 
+/// Group chats whose members may all use the bot there.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChatAllowlist(HashSet<i64>);
+
+impl ChatAllowlist {
+    /// Parses a comma-separated list of chat ids (group ids are negative).
+    ///
+    /// # Errors
+    /// [`ConfigError::BadChatId`] for an item that is not a number.
+    pub fn parse(list: &str) -> Result<Self, ConfigError> {
+        list.split([',', ' ', '\n'])
+            .map(str::trim)
+            .filter(|item| !item.is_empty())
+            .map(|item| {
+                item.parse::<i64>()
+                    .map_err(|_| ConfigError::BadChatId(item.to_owned()))
+            })
+            .collect::<Result<HashSet<_>, _>>()
+            .map(ChatAllowlist)
+    }
+
+    /// Allows exactly these chats.
+    #[must_use]
+    pub fn of(chats: impl IntoIterator<Item = i64>) -> Self {
+        ChatAllowlist(chats.into_iter().collect())
+    }
+
+    /// Whether the members of `chat` may use the bot there.
+    #[must_use]
+    pub fn allows(&self, chat: ChatId) -> bool {
+        self.0.contains(&chat.0)
+    }
+
+    /// How many chats are allowed.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether no chat is allowed.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chat_allowlist_parses_negative_ids() {
+        let list = ChatAllowlist::parse("-500, -1001234567890").expect("valid list");
+        assert!(list.allows(ChatId(-1_001_234_567_890)));
+        assert!(!list.allows(ChatId(500)));
+        assert!(matches!(
+            ChatAllowlist::parse("-5,team"),
+            Err(ConfigError::BadChatId(item)) if item == "team"
+        ));
+    }
 
     #[test]
     fn allowlist_parses_ids_and_ignores_blanks() {

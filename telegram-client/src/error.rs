@@ -8,6 +8,9 @@ pub enum ConfigError {
     /// An entry of `MOAI_TELEGRAM_ALLOWED_USERS` is not a numeric user id.
     #[error("MOAI_TELEGRAM_ALLOWED_USERS: {0:?} is not a Telegram user id")]
     BadUserId(String),
+    /// An entry of `MOAI_TELEGRAM_ALLOWED_CHATS` is not a numeric chat id.
+    #[error("MOAI_TELEGRAM_ALLOWED_CHATS: {0:?} is not a Telegram chat id")]
+    BadChatId(String),
     /// The server address cannot be parsed.
     #[error("MOAI_SERVER: {0}")]
     BadServer(String),

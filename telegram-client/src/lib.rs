@@ -1,11 +1,15 @@
 //! `moai-telegram`: the moai roundtable in a Telegram chat.
 //!
-//! A thin client of the moai gRPC API. It acts for each Telegram user with a
-//! gateway key (`x-moai-user: telegram:<id>`), renders the discussion event
-//! stream as live messages, and keeps only per-chat selections of its own.
-//! [`run`] is the whole bot; the binary only reads the environment.
+//! A thin client of the moai gRPC API. It acts with a gateway key for each
+//! Telegram user in their private chat (`x-moai-user: telegram:<id>`) and
+//! for each group in the group (`telegram-group:<chat id>`), renders the
+//! discussion event stream as live messages, and keeps only per-chat
+//! selections of its own. [`run`] is the whole bot; the binary only reads
+//! the environment.
 
+pub mod actor;
 pub mod api;
+pub mod chat_pace;
 pub mod commands;
 pub mod config;
 pub mod error;
@@ -35,12 +39,16 @@ use teloxide::{
 
 use crate::{api::Moai, commands::Command, handlers::App, state::FileStorage};
 pub use crate::{
-    config::{Allowlist, Config},
+    config::{Allowlist, ChatAllowlist, Config},
     error::BotError,
+    handlers::Access,
 };
 
 /// Runs the bot until `shutdown` completes: long polling, one task per run
-/// being rendered. The runs themselves belong to the server and go on.
+/// being rendered. Then it stops taking updates, lets the answers it shows
+/// end within `config.shutdown_grace` (answers still coming then get a last
+/// edit and are finished after a restart), saves its state and returns. The
+/// runs themselves belong to the server and go on.
 ///
 /// # Errors
 /// A setting that cannot be used, a state file that cannot be opened, or a
@@ -49,13 +57,17 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), BotError> {
-    if config.allowlist.is_empty() {
+    if config.allowlist.is_empty() && config.allowed_chats.is_empty() {
         tracing::warn!(
-            "MOAI_TELEGRAM_ALLOWED_USERS is empty: the bot will refuse everyone. \
-             List the Telegram user ids allowed to use it, separated by commas."
+            "MOAI_TELEGRAM_ALLOWED_USERS and MOAI_TELEGRAM_ALLOWED_CHATS are empty: the bot will \
+             refuse everyone. List the Telegram user ids allowed to use it, separated by commas."
         );
     } else {
-        tracing::info!(users = config.allowlist.len(), "allowlist loaded");
+        tracing::info!(
+            users = config.allowlist.len(),
+            chats = config.allowed_chats.len(),
+            "allowlist loaded"
+        );
     }
     let store = FileStorage::open(&config.state_path).await?;
     tracing::info!(path = %store.path().display(), "per-chat state loaded");
@@ -69,13 +81,19 @@ pub async fn run(
         tracing::warn!(error = %e, "could not set the command menu");
     }
 
-    let app = Arc::new(App::new(
+    let access = Access {
+        users: config.allowlist.clone(),
+        chats: config.allowed_chats.clone(),
+    };
+    let mut app = App::new(
         moai,
-        store,
-        config.allowlist.clone(),
+        store.clone(),
+        access,
         config.edit_interval,
         config.typing_interval,
-    ));
+    );
+    app.group_messages_per_minute = config.group_messages_per_minute;
+    let app = Arc::new(app);
     // Every update's handling, spawned runs included, is logged under its id.
     let handler = handlers::schema()
         .instrument_with(|update: Update| tracing::info_span!("update", update_id = update.id.0));
@@ -87,12 +105,12 @@ pub async fn run(
         .error_handler(LoggingErrorHandler::with_custom_text("a handler failed"))
         .build();
 
-    tokio::spawn(resume::resume_runs(bot.clone(), app.clone()));
+    let resuming = tokio::spawn(resume::resume_runs(bot.clone(), app.clone()));
 
     let token = dispatcher.shutdown_token();
     tokio::spawn(async move {
         shutdown.await;
-        tracing::info!("shutting down");
+        tracing::info!("shutting down: no more updates; letting the answers shown end");
         // The dispatcher refuses to stop before it has started: try again shortly.
         loop {
             match token.shutdown() {
@@ -116,6 +134,9 @@ pub async fn run(
             LoggingErrorHandler::with_custom_text("polling failed"),
         )
         .await;
-    app.runs.abort_all();
+    resuming.abort();
+    app.runs.wind_down(config.shutdown_grace).await;
+    store.save().await?;
+    tracing::info!("stopped");
     result.map_err(BotError::from)
 }

@@ -2,11 +2,13 @@
 //! several, past Telegram's length limit), edited as text arrives.
 //!
 //! The run's event loop never waits on Telegram: it only updates a
-//! [`watch`] snapshot, and a task per answer brings the chat up to date with
-//! the latest snapshot at most once per interval. A `RetryAfter` delays that
-//! task, never the run, and the final snapshot is always delivered.
+//! [`watch`] snapshot, and an [`AnswerEditor`] task per answer brings the
+//! chat up to date with the latest snapshot at most once per interval and
+//! when the chat's [`ChatPace`] gives it a turn. A `RetryAfter` delays that
+//! task (and the chat's other answers), never the run, and the final
+//! snapshot is always delivered.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use teloxide::{
     ApiError, RequestError,
@@ -17,6 +19,7 @@ use tokio::{sync::watch, task::JoinHandle};
 
 pub use crate::render::answer::{Author, Phase, Snapshot, render_parts};
 use crate::{
+    chat_pace::ChatPace,
     state::Tracker,
     telegram::{Tg, retry_after, try_edit, try_send},
     throttle::EditThrottle,
@@ -25,9 +28,9 @@ use crate::{
 /// Attempts at delivering the final text after errors other than `RetryAfter`.
 const FINAL_ATTEMPTS: u32 = 5;
 
-/// A message already in the chat, the HTML it shows and whether it carries
-/// the Stop button.
-struct Sent {
+/// One of an answer's messages already in the chat: the HTML it shows and
+/// whether it carries the Stop button.
+struct ShownPart {
     id: MessageId,
     html: String,
     button: bool,
@@ -40,10 +43,12 @@ pub fn stop_data(discussion_id: &str) -> String {
 }
 
 /// How a live answer is shown.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct LiveOptions {
     /// Shortest time between two edits of one message.
     pub interval: Duration,
+    /// The turns of the chat's answers.
+    pub pace: Arc<ChatPace>,
     /// The discussion, for the Stop button shown while the answer streams.
     pub discussion_id: Option<String>,
     /// Records the answer's messages so a restarted bot can finish them.
@@ -70,22 +75,23 @@ impl LiveMessage {
         let (snapshot, updates) = watch::channel(initial);
         // Messages shown before a restart: their text is unknown, so the first
         // update edits them all (and removes a stale Stop button).
-        let sent = options
+        let shown = options
             .existing
             .into_iter()
-            .map(|id| Sent {
+            .map(|id| ShownPart {
                 id,
                 html: String::new(),
                 button: true,
             })
             .collect();
-        let sync = Sync {
+        let editor = AnswerEditor {
             bot,
             chat,
             author,
-            sent,
+            shown,
             throttle: EditThrottle::new(options.interval),
-            stop: options.discussion_id.map(|id| {
+            pace: options.pace,
+            stop_button: options.discussion_id.map(|id| {
                 InlineKeyboardMarkup::new([[InlineKeyboardButton::callback(
                     "⏹ Stop",
                     stop_data(&id),
@@ -93,7 +99,7 @@ impl LiveMessage {
             }),
             tracker: options.tracker,
         };
-        let task = tokio::spawn(sync.run(updates));
+        let task = tokio::spawn(editor.run(updates));
         LiveMessage { snapshot, task }
     }
 
@@ -139,25 +145,37 @@ impl LiveMessage {
     }
 }
 
-/// The task that keeps an answer's messages in step with its snapshot.
-struct Sync {
+/// Whether the chat now shows a snapshot.
+enum Shown {
+    /// It does.
+    All,
+    /// An edit of a streaming answer was skipped: the chat had no free turn.
+    Skipped,
+}
+
+/// The task that keeps an answer's messages in the chat in step with its
+/// snapshot, sending and editing them.
+struct AnswerEditor {
     bot: Tg,
     chat: ChatId,
     author: Author,
-    sent: Vec<Sent>,
+    /// The answer's messages in the chat, in order.
+    shown: Vec<ShownPart>,
     throttle: EditThrottle,
+    pace: Arc<ChatPace>,
     /// The Stop button shown while the answer streams.
-    stop: Option<InlineKeyboardMarkup>,
+    stop_button: Option<InlineKeyboardMarkup>,
     tracker: Option<Tracker>,
 }
 
-impl Sync {
+impl AnswerEditor {
     #[tracing::instrument(name = "live_message", skip_all, fields(chat = self.chat.0, model = self.author.model()))]
     async fn run(mut self, mut updates: watch::Receiver<Snapshot>) {
-        let mut pending = true;
+        // Whether the chat is behind the latest snapshot.
+        let mut behind = true;
         let mut failures = 0;
         loop {
-            if !pending {
+            if !behind {
                 // Fails only once the handle is gone and every snapshot was seen.
                 if updates.changed().await.is_err() {
                     return;
@@ -165,21 +183,28 @@ impl Sync {
             }
             self.throttle.ready().await;
             let snapshot = updates.borrow_and_update().clone();
-            let ids = self.ids();
+            let ids = self.message_ids();
             let result = self.show(&snapshot).await;
             if let Some(tracker) = &self.tracker {
-                if result.is_ok() && snapshot.is_final() {
+                // A paused answer stays recorded, so a restart finishes it.
+                let done = snapshot.is_final() && snapshot.phase != Phase::Paused;
+                if matches!(result, Ok(Shown::All)) && done {
                     tracker.forget().await;
-                } else if self.ids() != ids {
-                    tracker.save(self.ids()).await;
+                } else if self.message_ids() != ids {
+                    tracker.save(self.message_ids()).await;
                 }
             }
             match result {
-                Ok(()) => {
-                    pending = false;
+                Ok(Shown::All) => {
+                    behind = false;
                     if snapshot.is_final() {
                         return;
                     }
+                }
+                Ok(Shown::Skipped) => {
+                    // Try again with the latest text once the interval has passed.
+                    self.throttle.record();
+                    behind = true;
                 }
                 Err(e) => {
                     if let Some(wait) = retry_after(&e) {
@@ -188,6 +213,7 @@ impl Sync {
                             "Telegram asked to slow down; the answer will catch up"
                         );
                         self.throttle.retry_after(wait);
+                        self.pace.retry_after(wait);
                     } else {
                         failures += 1;
                         tracing::warn!(error = %e, failures, "could not update the answer");
@@ -197,55 +223,76 @@ impl Sync {
                         self.throttle
                             .retry_after(Duration::from_secs(1 << failures.min(4)));
                     }
-                    pending = true;
+                    behind = true;
                 }
             }
         }
     }
 
-    fn ids(&self) -> Vec<i32> {
-        self.sent.iter().map(|sent| sent.id.0).collect()
+    fn message_ids(&self) -> Vec<i32> {
+        self.shown.iter().map(|part| part.id.0).collect()
     }
 
-    /// Makes the chat show `snapshot`: edits the parts that changed, sends new ones.
-    async fn show(&mut self, snapshot: &Snapshot) -> Result<(), RequestError> {
+    /// Waits for the chat's turn for a call; `false` if an edit of a
+    /// streaming answer should be skipped instead (no turn is free now).
+    async fn turn(&self, can_wait: bool) -> bool {
+        if can_wait {
+            self.pace.wait_turn().await;
+            true
+        } else {
+            self.pace.try_turn()
+        }
+    }
+
+    /// Makes the chat show `snapshot`: edits the parts that changed, sends
+    /// new ones. New messages and the final text wait for the chat's turn;
+    /// an edit of a streaming answer is skipped when no turn is free.
+    async fn show(&mut self, snapshot: &Snapshot) -> Result<Shown, RequestError> {
         let parts = render_parts(&self.author, snapshot);
+        let last = snapshot.is_final();
         let mut touched = false;
         for (i, part) in parts.iter().enumerate() {
             // Only the last message of a streaming answer carries the button.
             let markup = self
-                .stop
+                .stop_button
                 .clone()
-                .filter(|_| !snapshot.is_final() && i + 1 == parts.len());
+                .filter(|_| !last && i + 1 == parts.len());
             let button = markup.is_some();
-            match self.sent.get_mut(i) {
-                Some(sent) if sent.html == *part && sent.button == button => {}
-                Some(sent) => {
-                    touched = true;
-                    match try_edit(&self.bot, self.chat, sent.id, part, markup.clone()).await {
-                        Ok(()) => {
-                            sent.html.clone_from(part);
-                            sent.button = button;
-                        }
-                        Err(RequestError::Api(ApiError::MessageToEditNotFound)) => {
-                            let message = try_send(&self.bot, self.chat, part, markup).await?;
-                            *sent = Sent {
-                                id: message.id,
-                                html: part.clone(),
-                                button,
-                            };
-                        }
-                        Err(e) => {
+            match self.shown.get(i) {
+                Some(shown) if shown.html == *part && shown.button == button => {}
+                Some(shown) => {
+                    if !self.turn(last).await {
+                        if touched {
                             self.throttle.record();
-                            return Err(e);
                         }
+                        return Ok(Shown::Skipped);
                     }
+                    touched = true;
+                    let id = shown.id;
+                    let message_id =
+                        match try_edit(&self.bot, self.chat, id, part, markup.clone()).await {
+                            Ok(()) => id,
+                            Err(RequestError::Api(ApiError::MessageToEditNotFound)) => {
+                                self.pace.wait_turn().await;
+                                try_send(&self.bot, self.chat, part, markup).await?.id
+                            }
+                            Err(e) => {
+                                self.throttle.record();
+                                return Err(e);
+                            }
+                        };
+                    self.shown[i] = ShownPart {
+                        id: message_id,
+                        html: part.clone(),
+                        button,
+                    };
                 }
                 None => {
+                    self.pace.wait_turn().await;
                     touched = true;
                     let message = try_send(&self.bot, self.chat, part, markup).await;
                     let message = message.inspect_err(|_| self.throttle.record())?;
-                    self.sent.push(Sent {
+                    self.shown.push(ShownPart {
                         id: message.id,
                         html: part.clone(),
                         button,
@@ -254,8 +301,8 @@ impl Sync {
             }
         }
         // The text got shorter (rare: Markdown re-rendered): drop the extra messages.
-        while self.sent.len() > parts.len() {
-            if let Some(extra) = self.sent.pop() {
+        while self.shown.len() > parts.len() {
+            if let Some(extra) = self.shown.pop() {
                 touched = true;
                 if let Err(e) = self.bot.delete_message(self.chat, extra.id).await {
                     tracing::debug!(error = %e, "could not delete a surplus message");
@@ -265,6 +312,6 @@ impl Sync {
         if touched {
             self.throttle.record();
         }
-        Ok(())
+        Ok(Shown::All)
     }
 }

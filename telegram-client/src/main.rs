@@ -4,7 +4,10 @@ use std::{path::PathBuf, time::Duration};
 
 use anyhow::Context;
 use clap::Parser;
-use moai_telegram::{Allowlist, Config, config::DEFAULT_SERVER};
+use moai_telegram::{
+    Allowlist, ChatAllowlist, Config,
+    config::{DEFAULT_GROUP_MESSAGES_PER_MINUTE, DEFAULT_SERVER},
+};
 use secrecy::SecretString;
 
 /// The moai Telegram bot: roundtable discussions between AI models, in a chat.
@@ -23,9 +26,14 @@ struct Args {
     /// The gateway key the bot acts for its users with.
     #[arg(long, env = "MOAI_API_KEY", hide_env_values = true)]
     api_key: String,
-    /// Comma-separated Telegram user ids allowed to use the bot; empty refuses everyone.
+    /// Comma-separated Telegram user ids allowed to use the bot anywhere;
+    /// with MOAI_TELEGRAM_ALLOWED_CHATS empty too, it refuses everyone.
     #[arg(long, env = "MOAI_TELEGRAM_ALLOWED_USERS", default_value = "")]
     allowed_users: String,
+    /// Comma-separated group chat ids (negative) whose members may all use
+    /// the bot in that group; the group shares one set of projects.
+    #[arg(long, env = "MOAI_TELEGRAM_ALLOWED_CHATS", default_value = "")]
+    allowed_chats: String,
     /// File keeping each chat's current project and discussion
     /// (default: telegram-state.json in MOAI_DATA_DIR or the user's data directory).
     #[arg(long, env = "MOAI_TELEGRAM_STATE")]
@@ -39,6 +47,15 @@ struct Args {
     /// Shortest time between two edits of one message in a private chat, in milliseconds.
     #[arg(long, env = "MOAI_TELEGRAM_EDIT_INTERVAL_MS", default_value_t = 1000)]
     edit_interval_ms: u64,
+    /// Messages a minute the bot sends to one group at most (Telegram allows about 20);
+    /// the answers streaming there at once share them.
+    #[arg(long, env = "MOAI_TELEGRAM_GROUP_MESSAGES_PER_MINUTE", default_value_t = DEFAULT_GROUP_MESSAGES_PER_MINUTE)]
+    group_messages_per_minute: u32,
+    /// On SIGTERM or Ctrl-C, how long the answers being shown may go on to
+    /// their end, in seconds; answers still coming then get a last edit and
+    /// are finished after a restart.
+    #[arg(long, env = "MOAI_TELEGRAM_SHUTDOWN_GRACE", default_value_t = 10)]
+    shutdown_grace: u64,
 }
 
 #[tokio::main]
@@ -63,16 +80,42 @@ async fn main() -> anyhow::Result<()> {
     config.api_url = args.api_url;
     config.server = args.server;
     config.allowlist = Allowlist::parse(&args.allowed_users)?;
+    config.allowed_chats = ChatAllowlist::parse(&args.allowed_chats)?;
+    config.group_messages_per_minute = args.group_messages_per_minute;
+    config.shutdown_grace = Duration::from_secs(args.shutdown_grace);
     config.poll_timeout = Duration::from_secs(args.poll_timeout);
     config.edit_interval = Duration::from_millis(args.edit_interval_ms);
 
-    let shutdown = async {
+    moai_telegram::run(config, stop_signal())
+        .await
+        .context("the bot stopped")
+}
+
+/// Completes on SIGTERM (how service managers stop programs) or Ctrl-C.
+async fn stop_signal() {
+    let ctrl_c = async {
         if let Err(e) = tokio::signal::ctrl_c().await {
             tracing::error!(error = %e, "cannot listen for Ctrl-C");
             std::future::pending::<()>().await;
         }
     };
-    moai_telegram::run(config, shutdown)
-        .await
-        .context("the bot stopped")
+    #[cfg(unix)]
+    let terminate = async {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                term.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("Ctrl-C received"),
+        () = terminate => tracing::info!("SIGTERM received"),
+    }
 }

@@ -9,38 +9,42 @@ use teloxide::types::{ChatId, UserId};
 use tonic::Code;
 
 use crate::{
+    actor::Actor,
     handlers::App,
     state::ChatState,
-    stream::{self, RunView},
+    stream,
     telegram::{self, Tg},
 };
 
-/// What to pick up in one discussion: whom to act for, and the answers
-/// shown (moai message id → Telegram message ids).
+/// What to pick up in one discussion: who asked for the run (if known),
+/// and the answers shown (moai message id → Telegram message ids).
 struct Pickup {
-    user: u64,
+    user: Option<u64>,
     shown: BTreeMap<String, Vec<i32>>,
 }
 
 /// The discussions of a chat worth a look: those with answers being shown,
-/// and the current one (in a private chat the chat is the user).
-fn pickups(chat: ChatId, state: ChatState) -> BTreeMap<String, Pickup> {
+/// and the current one.
+fn pickups(chat: ChatId, state: &ChatState) -> BTreeMap<String, Pickup> {
     let mut pickups: BTreeMap<String, Pickup> = BTreeMap::new();
-    for (message_id, live) in state.live {
+    for (message_id, live) in &state.live {
         pickups
-            .entry(live.discussion_id)
+            .entry(live.discussion_id.clone())
             .or_insert_with(|| Pickup {
-                user: live.user,
+                user: Some(live.user),
                 shown: BTreeMap::new(),
             })
             .shown
-            .insert(message_id, live.messages);
+            .insert(message_id.clone(), live.messages.clone());
     }
-    if let (Some(discussion_id), Ok(user)) = (state.discussion_id, u64::try_from(chat.0)) {
-        pickups.entry(discussion_id).or_insert_with(|| Pickup {
-            user,
-            shown: BTreeMap::new(),
-        });
+    if let Some(discussion_id) = &state.discussion_id {
+        // In a private chat the chat is the user.
+        pickups
+            .entry(discussion_id.clone())
+            .or_insert_with(|| Pickup {
+                user: chat.as_user().map(|user| user.0),
+                shown: BTreeMap::new(),
+            });
     }
     pickups
 }
@@ -48,18 +52,25 @@ fn pickups(chat: ChatId, state: ChatState) -> BTreeMap<String, Pickup> {
 /// Looks at every chat's discussions and resumes what needs it.
 pub async fn resume_runs(bot: Tg, app: Arc<App>) {
     for (chat, state) in app.store.all().await {
-        for (discussion_id, pickup) in pickups(chat, state) {
-            resume(&bot, &app, chat, &discussion_id, pickup).await;
+        for (discussion_id, pickup) in pickups(chat, &state) {
+            resume(&bot, &app, chat, &state, &discussion_id, pickup).await;
         }
     }
 }
 
-async fn resume(bot: &Tg, app: &Arc<App>, chat: ChatId, discussion_id: &str, pickup: Pickup) {
-    let user = UserId(pickup.user);
-    if !app.allowlist.allows(user) {
+async fn resume(
+    bot: &Tg,
+    app: &Arc<App>,
+    chat: ChatId,
+    state: &ChatState,
+    discussion_id: &str,
+    pickup: Pickup,
+) {
+    let user = pickup.user.map(UserId);
+    if !app.access.allows(chat, state, user) {
         return;
     }
-    let mut api = app.moai.for_user(user);
+    let mut api = app.moai.acting_for(Actor::of(chat, state));
     let discussion = match api.get_discussion(discussion_id).await {
         Ok(discussion) => discussion,
         Err(status) if status.code() == Code::NotFound => {
@@ -83,15 +94,7 @@ async fn resume(bot: &Tg, app: &Arc<App>, chat: ChatId, discussion_id: &str, pic
         return;
     }
     tracing::info!(chat = chat.0, discussion = %discussion.id, running, "resuming after a restart");
-    let view = RunView {
-        bot: bot.clone(),
-        chat,
-        user,
-        api,
-        store: app.store.clone(),
-        edit_interval: app.edit_interval,
-        typing_interval: app.typing_interval,
-    };
+    let view = app.view(bot.clone(), chat, user.unwrap_or(UserId(0)), api);
     let notice = bot.clone();
     let started = app.runs.start(chat, "resumed after a restart", async move {
         if running {

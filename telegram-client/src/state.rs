@@ -31,14 +31,26 @@ pub struct ChatState {
     /// needs to finish them in the messages they started in.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub live: BTreeMap<String, LiveAnswer>,
+    /// The discussion of each recent answer message (Telegram message id →
+    /// discussion id), so a reply to an answer speaks in that discussion.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub answers: BTreeMap<i32, String>,
+    /// The group this chat was before Telegram made it a supergroup: the
+    /// group's projects belong to that first id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub migrated_from: Option<i64>,
 }
+
+/// Most answer messages a chat remembers the discussion of.
+const MAX_REMEMBERED_ANSWERS: usize = 200;
 
 /// An answer whose final text is not yet in the chat.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LiveAnswer {
     /// The discussion it belongs to.
     pub discussion_id: String,
-    /// The Telegram user the bot acts for in this run.
+    /// The Telegram user who asked for the run (whose access is checked
+    /// again after a restart).
     pub user: u64,
     /// The Telegram messages showing it, in order.
     pub messages: Vec<i32>,
@@ -55,7 +67,7 @@ pub struct Tracker {
     pub message_id: String,
     /// The discussion it belongs to.
     pub discussion_id: String,
-    /// The Telegram user the bot acts for.
+    /// The Telegram user who asked for the run.
     pub user: u64,
 }
 
@@ -70,6 +82,9 @@ impl Tracker {
         let result = self
             .store
             .modify(self.chat, |state| {
+                for id in &entry.messages {
+                    state.remember_answer(*id, &self.discussion_id);
+                }
                 state.live.insert(self.message_id.clone(), entry);
             })
             .await;
@@ -124,6 +139,15 @@ impl ChatState {
     #[must_use]
     pub fn project_id(&self) -> Option<&str> {
         self.project.as_ref().map(|p| p.id.as_str())
+    }
+
+    /// Remembers that a Telegram message shows an answer of this discussion
+    /// (the oldest are forgotten past a bound).
+    pub fn remember_answer(&mut self, message: i32, discussion_id: &str) {
+        self.answers.insert(message, discussion_id.to_owned());
+        while self.answers.len() > MAX_REMEMBERED_ANSWERS {
+            self.answers.pop_first();
+        }
     }
 }
 
@@ -211,6 +235,36 @@ impl FileStorage {
         }
         self.persist(&chats).await?;
         Ok(state)
+    }
+
+    /// Moves a group's state to the supergroup Telegram turned it into,
+    /// remembering the group's first id (whose projects the chat keeps).
+    /// Telegram announces a migration in both chats, so a second call for
+    /// the same move changes nothing.
+    ///
+    /// # Errors
+    /// The state file cannot be written.
+    pub async fn migrate(&self, from: ChatId, to: ChatId) -> Result<(), StateError> {
+        let mut chats = self.chats.lock().await;
+        if from == to || chats.get(&to.0).is_some_and(|s| s.migrated_from.is_some()) {
+            return Ok(());
+        }
+        let mut state = chats.remove(&from.0).unwrap_or_default();
+        state.migrated_from = Some(state.migrated_from.unwrap_or(from.0));
+        // The group's messages stay behind: answers shown there cannot be
+        // finished or replied to in the supergroup.
+        state.live.clear();
+        state.answers.clear();
+        chats.insert(to.0, state);
+        self.persist(&chats).await
+    }
+
+    /// Writes the state file as it is now.
+    ///
+    /// # Errors
+    /// The state file cannot be written.
+    pub async fn save(&self) -> Result<(), StateError> {
+        self.persist(&*self.chats.lock().await).await
     }
 
     async fn persist(&self, chats: &BTreeMap<i64, ChatState>) -> Result<(), StateError> {
@@ -327,6 +381,38 @@ mod tests {
             .await
             .expect("remove");
         assert_eq!(storage.get_dialogue(ChatId(1)).await.expect("get"), None);
+    }
+
+    #[tokio::test]
+    async fn a_migrated_group_keeps_its_first_id_and_its_selection() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let storage = FileStorage::open(dir.path().join("s.json"))
+            .await
+            .expect("open");
+        let (group, supergroup) = (ChatId(-500), ChatId(-1_000_000_000_500));
+        storage
+            .modify(group, |s| s.select_project("p1", "Team"))
+            .await
+            .expect("modify");
+        storage.migrate(group, supergroup).await.expect("migrate");
+        storage
+            .migrate(group, supergroup)
+            .await
+            .expect("the second notice");
+        let state = storage.get(supergroup).await;
+        assert_eq!(state.project_id(), Some("p1"));
+        assert_eq!(state.migrated_from, Some(-500));
+        assert_eq!(storage.get(group).await, ChatState::default());
+    }
+
+    #[test]
+    fn remembered_answers_are_bounded() {
+        let mut state = ChatState::default();
+        for id in 0..(MAX_REMEMBERED_ANSWERS as i32 + 10) {
+            state.remember_answer(id, "d");
+        }
+        assert_eq!(state.answers.len(), MAX_REMEMBERED_ANSWERS);
+        assert!(!state.answers.contains_key(&0), "the oldest are forgotten");
     }
 
     #[tokio::test]

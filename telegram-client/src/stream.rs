@@ -16,10 +16,12 @@ use teloxide::{
     prelude::Requester,
     types::{ChatAction, ChatId, MessageId, UserId},
 };
+use tokio_util::sync::CancellationToken;
 use tonic::Status;
 
 use crate::{
     api::{EventStream, UserApi},
+    chat_pace::ChatPace,
     error::friendly,
     live_message::{Author, LiveMessage, LiveOptions, Phase},
     render::html::escape,
@@ -37,9 +39,9 @@ pub struct RunView {
     pub bot: Tg,
     /// The chat it renders into.
     pub chat: ChatId,
-    /// The user who started the run, whom the API acts for.
+    /// The user who asked for the run.
     pub user: UserId,
-    /// The API, acting for that user.
+    /// The API, acting for the chat (the user, or the group).
     pub api: UserApi,
     /// Per-chat state, to remember a discussion the run creates.
     pub store: Arc<FileStorage>,
@@ -47,6 +49,11 @@ pub struct RunView {
     pub edit_interval: Duration,
     /// How often "typing…" is re-sent.
     pub typing_interval: Duration,
+    /// The turns of the chat's live answers.
+    pub pace: Arc<ChatPace>,
+    /// Cancelled when the bot stops: answers still coming get a last edit
+    /// and are finished after a restart.
+    pub pause: CancellationToken,
 }
 
 /// How a rendered run ended.
@@ -58,6 +65,8 @@ pub struct Outcome {
     pub status: Option<DiscussionStatus>,
     /// The error that ended the stream early, already told to the user.
     pub error: Option<String>,
+    /// The bot stopped before the run ended.
+    pub paused: bool,
 }
 
 /// Renders a run whose event stream `start` opens, until it is idle and
@@ -159,7 +168,15 @@ async fn follow(
     let mut error = None;
     let mut reattached = 0;
     loop {
-        match stream.next().await {
+        let next = tokio::select! {
+            biased;
+            () = view.pause.cancelled() => {
+                run.paused = true;
+                break;
+            }
+            next = stream.next() => next,
+        };
+        match next {
             Some(Ok(event)) => run.apply(event).await,
             Some(Err(status)) => {
                 tracing::warn!(code = ?status.code(), "event stream broke");
@@ -205,6 +222,8 @@ struct RunState {
     discussion_id: Option<String>,
     last_seq: u64,
     status: Option<DiscussionStatus>,
+    /// The bot stopped while the run went on.
+    paused: bool,
     /// Answers still streaming, by message id.
     open: HashMap<String, LiveMessage>,
     /// Answers that ended, whose final text may still be on its way.
@@ -218,6 +237,7 @@ impl RunState {
             discussion_id,
             last_seq: 0,
             status: None,
+            paused: false,
             open: HashMap::new(),
             done: Vec::new(),
         }
@@ -275,6 +295,7 @@ impl RunState {
             };
             let options = LiveOptions {
                 interval: self.view.edit_interval,
+                pace: self.view.pace.clone(),
                 discussion_id: self.discussion_id.clone(),
                 tracker: self.tracker(message_id),
                 existing,
@@ -301,6 +322,7 @@ impl RunState {
             discussion_id: self.discussion_id.clone(),
             status: self.status,
             error,
+            paused: self.paused,
         }
     }
 
@@ -421,9 +443,15 @@ impl RunState {
         }
     }
 
-    /// Waits until every answer's final text is in the chat.
+    /// Waits until every answer's final text is in the chat; when the bot
+    /// is stopping, answers still coming show what they have so far.
     async fn finish(mut self) {
         let open: Vec<LiveMessage> = self.open.drain().map(|(_, live)| live).collect();
+        if self.paused {
+            for live in &open {
+                live.finish(None, Phase::Paused);
+            }
+        }
         for live in open.into_iter().chain(self.done.drain(..)) {
             live.delivered().await;
         }

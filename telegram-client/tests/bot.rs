@@ -5,6 +5,8 @@
 mod commands;
 #[path = "bot/council.rs"]
 mod council;
+#[path = "bot/groups.rs"]
+mod groups;
 #[path = "bot/lifecycle.rs"]
 mod lifecycle;
 #[path = "bot/streaming.rs"]

@@ -10,7 +10,10 @@
 //! A test pushes user messages and button presses, reads the chat as the user
 //! sees it (each message's latest text, its edit count and times, documents),
 //! inspects every call made, and can inject failures: a "can't parse
-//! entities" rejection of formatted text, or a 429 with `retry_after`.
+//! entities" rejection of formatted text, or a 429 with `retry_after`. Group
+//! chats (negative ids; supergroups below -10¹²) can be joined, migrated to
+//! a supergroup, and held to a message rate as Telegram holds bots to about
+//! 20 messages a minute per group.
 
 mod body;
 mod entities;
@@ -134,6 +137,10 @@ struct Inner {
     next_message_id: HashMap<i64, i64>,
     reject_formatting: usize,
     rate_limits: HashMap<String, (usize, u64)>,
+    /// At most this many messages per window in each group, if set.
+    group_limit: Option<(usize, Duration)>,
+    /// When each group's recent messages were sent or edited.
+    group_sends: HashMap<i64, VecDeque<Instant>>,
     commands: Vec<Value>,
     next_callback: u64,
 }
@@ -231,6 +238,58 @@ impl FakeTelegram {
     /// (Telegram's "reply"); returns the message id.
     pub fn send_reply(&self, user: i64, reply_to: i64, text: &str) -> i64 {
         self.send(user, user, text, Some(reply_to))
+    }
+
+    /// `user` answers the message `reply_to` of `chat` with `text`; returns the message id.
+    pub fn send_reply_in(&self, chat: i64, user: i64, reply_to: i64, text: &str) -> i64 {
+        self.send(chat, user, text, Some(reply_to))
+    }
+
+    /// `user` adds the bot to the group `chat` (a `my_chat_member` update).
+    pub fn add_bot_to(&self, chat: i64, user: i64) {
+        {
+            let mut inner = self.shared.lock();
+            let payload = json!({
+                "chat": chat_json(chat),
+                "from": user_json(user),
+                "date": objects::unix_now(),
+                "old_chat_member": { "user": user_json(BOT_ID), "status": "left" },
+                "new_chat_member": { "user": user_json(BOT_ID), "status": "member" },
+            });
+            self.push_update(&mut inner, "my_chat_member", payload);
+        }
+        self.shared.updates_ready.notify_waiters();
+    }
+
+    /// The group `from` becomes the supergroup `to`, as Telegram announces
+    /// it: a service message in each chat naming the other.
+    pub fn migrate_to_supergroup(&self, from: i64, to: i64, user: i64) {
+        {
+            let mut inner = self.shared.lock();
+            for (chat, field, other) in [
+                (from, "migrate_to_chat_id", to),
+                (to, "migrate_from_chat_id", from),
+            ] {
+                let next = inner.next_message_id.entry(chat).or_insert(0);
+                *next += 1;
+                let payload = json!({
+                    "message_id": *next,
+                    "from": user_json(user),
+                    "chat": chat_json(chat),
+                    "date": objects::unix_now(),
+                    field: other,
+                });
+                self.push_update(&mut inner, "message", payload);
+            }
+        }
+        self.shared.updates_ready.notify_waiters();
+    }
+
+    /// Holds every group to at most `messages` sent or edited per `window`,
+    /// answering further ones with 429 and the `retry_after` until a message
+    /// leaves the window.
+    pub fn limit_groups(&self, messages: usize, window: Duration) {
+        self.shared.lock().group_limit = Some((messages, window));
     }
 
     fn send(&self, chat: i64, user: i64, text: &str, reply_to: Option<i64>) -> i64 {
@@ -371,6 +430,41 @@ impl FakeTelegram {
     }
 }
 
+/// The methods that count against a group's message rate.
+const GROUP_LIMITED: &[&str] = &["sendMessage", "editMessageText", "sendDocument"];
+
+impl Inner {
+    /// A 429 if this call would go past the group's message rate; else the
+    /// call is counted.
+    fn group_limited(&mut self, method: &str, params: &Params) -> Option<Failure> {
+        let (messages, window) = self.group_limit?;
+        let chat = params.int("chat_id").filter(|chat| *chat < 0)?;
+        if !GROUP_LIMITED.contains(&method) {
+            return None;
+        }
+        let now = Instant::now();
+        let sent = self.group_sends.entry(chat).or_default();
+        while sent
+            .front()
+            .is_some_and(|at| now.duration_since(*at) >= window)
+        {
+            sent.pop_front();
+        }
+        if sent.len() < messages {
+            sent.push_back(now);
+            return None;
+        }
+        let oldest = sent.front().copied().unwrap_or(now);
+        let wait = window.saturating_sub(now.duration_since(oldest));
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        Some(Failure {
+            code: 429,
+            description: format!("Too Many Requests: retry after {secs}"),
+            retry_after: Some(secs.max(1)),
+        })
+    }
+}
+
 /// Long-polls for updates at or after `offset`, confirming those before it.
 async fn get_updates(shared: &Shared, params: &Params) -> Value {
     let offset = params.int("offset").unwrap_or(0);
@@ -438,7 +532,9 @@ async fn handle(
     }
     let limited = {
         let mut inner = shared.lock();
+        let group_limited = inner.group_limited(&method, &params);
         match inner.rate_limits.get_mut(&method) {
+            _ if group_limited.is_some() => group_limited,
             Some((left, secs)) if *left > 0 => {
                 *left -= 1;
                 Some(Failure {

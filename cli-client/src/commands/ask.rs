@@ -29,6 +29,7 @@ pub async fn run(session: &mut Session, args: AskArgs) -> Result<ExitCode, CliEr
             discussion_id,
             model,
             content,
+            ..Default::default()
         })
         .await
         .map_err(client.error("Mention"))?

@@ -28,6 +28,9 @@ impl DiscussionApi {
     }
 }
 
+/// Longest `author_name` accepted: a name, not a text.
+const MAX_AUTHOR_NAME_BYTES: usize = 512;
+
 fn view(v: &DiscussionView) -> v1::Discussion {
     wire::discussion(&v.discussion, &v.rounds, v.usage, v.last_seq)
 }
@@ -138,9 +141,11 @@ impl DiscussionService for DiscussionApi {
         }
         let model = ModelId::parse(&r.model)?;
         let content = self.text(&r.content, "content")?;
+        let author_name =
+            BoundedText::parse_optional(&r.author_name, "author_name", MAX_AUTHOR_NAME_BYTES)?;
         let sub = self
             .engine
-            .mention(&owner, id.as_str(), model, content)
+            .mention(&owner, id.as_str(), model, content, author_name)
             .await?;
         Ok(Response::new(event_stream(sub, |e| v1::MentionResponse {
             event: Some(e),

@@ -104,7 +104,8 @@ fn markdown(view: &DiscussionView, project: &ProjectRecord) -> String {
         }
         for m in &round.messages {
             let who = match m.role {
-                MessageRole::User => format!("You → @{}", m.model),
+                MessageRole::User if m.author_name.is_empty() => format!("You → @{}", m.model),
+                MessageRole::User => format!("{} → @{}", m.author_name, m.model),
                 MessageRole::Model => m.model.clone(),
                 MessageRole::Summary => format!("Summary by {}", m.model),
                 MessageRole::Reviewer => format!("Review by {}", m.model),

@@ -7,13 +7,14 @@ use crate::store::ProjectRecord;
 
 impl Engine {
     /// The user speaks to one of the project's models.
-    #[tracing::instrument(skip(self, content), fields(principal = %owner, model = %model))]
+    #[tracing::instrument(skip(self, content, author_name), fields(principal = %owner, model = %model))]
     pub async fn mention(
         &self,
         owner: &Principal,
         discussion_id: &str,
         model: ModelId,
         content: BoundedText,
+        author_name: BoundedText,
     ) -> Result<Subscription, EngineError> {
         let check = |project: &ProjectRecord| {
             if project.models.iter().any(|m| m == model.as_str()) {
@@ -28,6 +29,7 @@ impl Engine {
         let plan = Plan::Mention {
             model: model.as_str().to_owned(),
             content: content.into_string(),
+            author_name: author_name.into_string(),
         };
         self.launch_continued(owner, discussion_id, plan, Some(&check))
             .await

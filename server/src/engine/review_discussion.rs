@@ -106,6 +106,7 @@ mod tests {
             create_time: 0,
             review: None,
             consensus: None,
+            author_name: String::new(),
         }
     }
 

@@ -26,8 +26,12 @@ pub enum Plan {
     /// `rounds` rounds in turns; `until_consensus`: a judge after each
     /// round, and the run stops at the first agreement.
     Sequential { rounds: u32, until_consensus: bool },
-    /// The user speaks to one model.
-    Mention { model: String, content: String },
+    /// The user (named `author_name`, possibly empty) speaks to one model.
+    Mention {
+        model: String,
+        content: String,
+        author_name: String,
+    },
     /// A consensus summary by `model` (or the project's default).
     Summary { model: Option<String> },
     /// Anonymous peer review of round `round`'s answers.
@@ -298,9 +302,11 @@ async fn run_plan(ctx: &RunContext, plan: Plan, rounds: &[RoundRecord]) -> Resul
             Ok(())
         }
         Plan::Review { round } => review_round(ctx, &mut transcript, rounds, round).await,
-        Plan::Mention { model, content } => {
-            mention_round(ctx, &mut transcript, &model, &content).await
-        }
+        Plan::Mention {
+            model,
+            content,
+            author_name,
+        } => mention_round(ctx, &mut transcript, &model, &content, &author_name).await,
         Plan::Summary { model } => summary_round(ctx, &mut transcript, rounds, model).await,
     }
 }
@@ -582,6 +588,7 @@ async fn mention_round(
     transcript: &mut Transcript,
     model: &str,
     content: &str,
+    author_name: &str,
 ) -> Result<(), StoreError> {
     let number = ctx
         .begin_round(RoundMode::Mention, vec![model.to_owned()], transcript)
@@ -589,7 +596,7 @@ async fn mention_round(
     let messages =
         prompt::mention_messages(&ctx.project, model, transcript, content, ctx.budget(model));
     let speaker = ctx.speaker(number);
-    speaker.user_message(model, content).await?;
+    speaker.user_message(model, content, author_name).await?;
     transcript.push_user(model, content);
     let answer = speaker
         .speak(Turn {

@@ -73,15 +73,23 @@ impl Speaker<'_> {
             cost_usd: 0.0,
             latency_ms: 0,
             create_time: now_ms(),
+            author_name: String::new(),
             review: None,
             consensus: None,
         }
     }
 
-    /// Stores the user's words to `model` (a mention) and announces them.
-    pub async fn user_message(&self, model: &str, content: &str) -> Result<(), StoreError> {
+    /// Stores the user's words to `model` (a mention), with who said them,
+    /// and announces them.
+    pub async fn user_message(
+        &self,
+        model: &str,
+        content: &str,
+        author_name: &str,
+    ) -> Result<(), StoreError> {
         let mut m = self.record(0, model, MessageRole::User, MessageStatus::Complete);
         m.content = content.to_owned();
+        m.author_name = author_name.to_owned();
         self.store.save_message(&m).await?;
         self.hub
             .publish(Payload::MessageCompleted(v1::MessageCompleted {

@@ -9,7 +9,8 @@ use super::{MessageRecord, RoundRecord, Store, StoreError, UsageTotals, now_ms};
 use crate::domain::{MessageRole, MessageStatus, Review, RoundMode};
 
 const COLUMNS: &str = "id, discussion_id, round, position, role, model, content, status, error, \
-     prompt_tokens, completion_tokens, cost_usd, latency_ms, create_time, review, consensus";
+     prompt_tokens, completion_tokens, cost_usd, latency_ms, create_time, author_name, review, \
+     consensus";
 
 impl Store {
     /// Queues round `number` (the run knows the rounds before it) without
@@ -150,6 +151,7 @@ fn message_from_row(row: &AnyRow) -> Result<MessageRecord, StoreError> {
             "no" => Some(false),
             _ => None,
         },
+        author_name: row.try_get("author_name")?,
     })
 }
 

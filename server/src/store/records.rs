@@ -110,6 +110,8 @@ pub struct MessageRecord {
     pub cost_usd: f64,
     pub latency_ms: u64,
     pub create_time: i64,
+    /// Who wrote a USER message, as the client named them (may be empty).
+    pub author_name: String,
     /// A reviewer's message: the labels it saw and its ranking.
     pub review: Option<Review>,
     /// A judge's message: its verdict, when it gave one.

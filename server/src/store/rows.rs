@@ -116,14 +116,14 @@ pub(super) async fn upsert_messages(
     }
     let sql = format!(
         "INSERT INTO messages (id, discussion_id, round, position, role, model, content, status, error, \
-         prompt_tokens, completion_tokens, cost_usd, latency_ms, create_time, update_time, \
+         prompt_tokens, completion_tokens, cost_usd, latency_ms, create_time, update_time, author_name, \
          review, consensus) VALUES {} \
          ON CONFLICT (id) DO UPDATE SET content = excluded.content, status = excluded.status, \
          error = excluded.error, prompt_tokens = excluded.prompt_tokens, \
          completion_tokens = excluded.completion_tokens, cost_usd = excluded.cost_usd, \
          latency_ms = excluded.latency_ms, update_time = excluded.update_time, \
          review = excluded.review, consensus = excluded.consensus{}",
-        placeholders(backend, rows.len(), 17),
+        placeholders(backend, rows.len(), 18),
         if partial {
             format!(
                 " WHERE messages.status = '{}'",
@@ -151,6 +151,7 @@ pub(super) async fn upsert_messages(
             .bind(to_i64(m.latency_ms))
             .bind(m.create_time)
             .bind(*time)
+            .bind(m.author_name.clone())
             .bind(m.review.as_ref().map(|r| r.to_json()).unwrap_or_default())
             .bind(super::messages::consensus_text(m.consensus));
     }

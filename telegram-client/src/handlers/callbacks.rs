@@ -29,8 +29,7 @@ pub(super) async fn on_callback(
         return Ok(());
     };
     let (chat, message_id) = (message.chat().id, message.id());
-    let private = message.chat().is_private();
-    let mut ctx = Ctx::new(bot.clone(), chat, private, &user, app).await;
+    let mut ctx = Ctx::new(bot.clone(), chat, &user, app).await;
     let data = query.data.clone().unwrap_or_default();
     // An error is shown as an alert; a confirmation as a passing toast.
     let mut notice = None;

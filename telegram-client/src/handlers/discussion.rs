@@ -32,7 +32,10 @@ pub(super) async fn open(ctx: &mut Ctx, question: &str) -> HandlerResult {
     ctx.start_run("models answering", async move {
         let start = async move { api.open_discussion(&project_id, &question).await };
         let outcome = stream::render(view.clone(), None, start).await;
-        if outcome.error.is_none() && outcome.status != Some(DiscussionStatus::Stopped) {
+        if outcome.error.is_none()
+            && !outcome.paused
+            && outcome.status != Some(DiscussionStatus::Stopped)
+        {
             let hint = "Next: /discuss lets them discuss it in turns, /consensus sums up, @model asks one of them.";
             if let Err(e) = crate::telegram::send(&view.bot, view.chat, hint).await {
                 tracing::debug!(error = %e, "could not send the hint");
@@ -133,6 +136,39 @@ pub(super) async fn consensus(ctx: &mut Ctx, model: &str) -> HandlerResult {
     .await
 }
 
+pub(super) async fn ask(ctx: &mut Ctx, args: &str) -> HandlerResult {
+    match commands::parse_ask(args) {
+        Some((model, content)) => mention(ctx, &model, &content).await,
+        None => {
+            ctx.reply(
+                "Usage: /ask &lt;model&gt; &lt;message&gt;, e.g. <code>/ask gpt-4o why?</code>",
+            )
+            .await
+        }
+    }
+}
+
+/// A reply to a model's answer: talks to that model (its exact id, from the
+/// answer's header) in the answer's discussion, else the current one.
+pub(super) async fn reply_to_answer(
+    ctx: &mut Ctx,
+    discussion_id: Option<String>,
+    model: &str,
+    content: &str,
+) -> HandlerResult {
+    if content.is_empty() {
+        return Ok(());
+    }
+    let discussion_id = match discussion_id {
+        Some(id) => id,
+        None => match ctx.discussion_id().await? {
+            Some(id) => id,
+            None => return Ok(()),
+        },
+    };
+    start_mention(ctx, discussion_id, model.to_owned(), content).await
+}
+
 pub(super) async fn mention(ctx: &mut Ctx, model: &str, content: &str) -> HandlerResult {
     if content.is_empty() {
         return ctx
@@ -162,13 +198,24 @@ pub(super) async fn mention(ctx: &mut Ctx, model: &str, content: &str) -> Handle
             ))
             .await;
     };
+    start_mention(ctx, discussion_id, model, content).await
+}
+
+async fn start_mention(
+    ctx: &mut Ctx,
+    discussion_id: String,
+    model: String,
+    content: &str,
+) -> HandlerResult {
     let mut api = ctx.api.clone();
     let view = ctx.view();
     let known = Some(discussion_id.clone());
     let content = content.to_owned();
+    let author_name = ctx.author_name.clone();
     ctx.start_run("a model answering you", async move {
         stream::render(view, known, async move {
-            api.mention(&discussion_id, &model, &content).await
+            api.mention(&discussion_id, &model, &content, &author_name)
+                .await
         })
         .await;
     })

@@ -1,4 +1,5 @@
-//! The handler tree: who may talk to the bot, then what each update means.
+//! The handler tree: group migrations, who may talk to the bot, then what
+//! each update means.
 
 mod access;
 mod callbacks;
@@ -6,7 +7,11 @@ mod discussion;
 mod projects;
 mod review;
 
-use std::{collections::HashSet, sync::Arc, time::Duration};
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{Arc, PoisonError},
+    time::Duration,
+};
 
 use moai_proto::v1::Project;
 use teloxide::{
@@ -16,10 +21,12 @@ use teloxide::{
 };
 use tonic::{Code, Status};
 
+pub use self::access::Access;
 use crate::{
+    actor::Actor,
     api::{Moai, UserApi},
+    chat_pace::ChatPace,
     commands::{self, Command},
-    config::Allowlist,
     error::{BotError, friendly},
     render::html::escape,
     runs::{Runs, Started},
@@ -30,6 +37,9 @@ use crate::{
 
 /// How long a queued run waits before the chat is told it is queued.
 const QUEUE_NOTICE_AFTER: Duration = Duration::from_millis(1500);
+
+/// Longest member name sent with a message to a model.
+const MAX_AUTHOR_NAME_CHARS: usize = 128;
 
 /// What every handler returns; errors are Telegram or state-file failures
 /// (moai API errors are told to the user instead).
@@ -43,14 +53,18 @@ pub struct App {
     pub store: Arc<FileStorage>,
     /// Runs being rendered.
     pub runs: Runs,
-    /// Who may use the bot.
-    pub allowlist: Allowlist,
-    /// Users already told they are not allowed (told once).
-    refused: std::sync::Mutex<HashSet<UserId>>,
+    /// Who may use the bot, and where.
+    pub access: Access,
+    /// Chats already told they (or their member) may not use the bot: told once.
+    refused: std::sync::Mutex<HashSet<ChatId>>,
+    /// The turns of each chat's live answers.
+    paces: std::sync::Mutex<HashMap<ChatId, Arc<ChatPace>>>,
     /// Shortest time between two edits of one message in a private chat.
     pub edit_interval: Duration,
     /// How often "typing…" is re-sent.
     pub typing_interval: Duration,
+    /// Messages a minute the bot allows itself in one group.
+    pub group_messages_per_minute: u32,
 }
 
 impl App {
@@ -59,7 +73,7 @@ impl App {
     pub fn new(
         moai: Moai,
         store: Arc<FileStorage>,
-        allowlist: Allowlist,
+        access: Access,
         edit_interval: Duration,
         typing_interval: Duration,
     ) -> Self {
@@ -67,10 +81,44 @@ impl App {
             moai,
             store,
             runs: Runs::default(),
-            allowlist,
+            access,
             refused: std::sync::Mutex::default(),
+            paces: std::sync::Mutex::default(),
             edit_interval,
             typing_interval,
+            group_messages_per_minute: crate::config::DEFAULT_GROUP_MESSAGES_PER_MINUTE,
+        }
+    }
+
+    /// The turns of `chat`'s live answers, shared by every run shown there.
+    pub fn pace(&self, chat: ChatId) -> Arc<ChatPace> {
+        let mut paces = self.paces.lock().unwrap_or_else(PoisonError::into_inner);
+        paces
+            .entry(chat)
+            .or_insert_with(|| {
+                Arc::new(if chat.is_user() {
+                    ChatPace::unlimited()
+                } else {
+                    ChatPace::for_group(self.group_messages_per_minute)
+                })
+            })
+            .clone()
+    }
+
+    /// How a run in `chat` is rendered, acting with `api` for `user`'s
+    /// request. Groups get slower edits.
+    pub fn view(&self, bot: Tg, chat: ChatId, user: UserId, api: UserApi) -> RunView {
+        let factor = if chat.is_user() { 1 } else { 3 };
+        RunView {
+            bot,
+            chat,
+            user,
+            api,
+            store: self.store.clone(),
+            edit_interval: self.edit_interval * factor,
+            typing_interval: self.typing_interval,
+            pace: self.pace(chat),
+            pause: self.runs.pause_token(),
         }
     }
 }
@@ -79,14 +127,44 @@ impl App {
 #[derive(Clone)]
 struct Text(String);
 
+/// A group that became a supergroup: the old and the new chat id.
+#[derive(Clone, Copy)]
+struct Migration {
+    from: ChatId,
+    to: ChatId,
+}
+
+/// Telegram announces a migration in the old group (`migrate_to_chat_id`)
+/// and in the new supergroup (`migrate_from_chat_id`).
+fn migration(msg: Message) -> Option<Migration> {
+    if let Some(to) = msg.migrate_to_chat_id() {
+        return Some(Migration {
+            from: msg.chat.id,
+            to: *to,
+        });
+    }
+    msg.migrate_from_chat_id().map(|from| Migration {
+        from: *from,
+        to: msg.chat.id,
+    })
+}
+
 /// The bot's handler tree.
 #[must_use]
 pub fn schema() -> UpdateHandler<BotError> {
     dptree::entry()
+        .branch(
+            Update::filter_message()
+                .filter_map(migration)
+                .endpoint(migrate),
+        )
+        .branch(Update::filter_my_chat_member().endpoint(access::joined))
         .filter_map(|update: Update| update.from().cloned())
         .branch(
-            dptree::filter(|user: User, app: Arc<App>| !app.allowlist.allows(user.id))
-                .endpoint(access::refuse),
+            dptree::filter_async(|update: Update, user: User, app: Arc<App>| async move {
+                !app.may_use(&update, &user).await
+            })
+            .endpoint(access::refuse),
         )
         .branch(
             Update::filter_message()
@@ -96,11 +174,22 @@ pub fn schema() -> UpdateHandler<BotError> {
         .branch(Update::filter_callback_query().endpoint(callbacks::on_callback))
 }
 
+/// Moves a group's state to its new supergroup, so it keeps its projects.
+#[tracing::instrument(skip_all, fields(from = migration.from.0, to = migration.to.0))]
+async fn migrate(migration: Migration, app: Arc<App>) -> HandlerResult {
+    tracing::info!("a group became a supergroup");
+    app.store.migrate(migration.from, migration.to).await?;
+    Ok(())
+}
+
 /// One update being handled: who, where, and the chat's state.
 pub struct Ctx {
     bot: Tg,
     chat: ChatId,
     user: UserId,
+    /// The member's name, kept with what they say to a model.
+    author_name: String,
+    /// The API acting for the chat: the user, or the whole group.
     api: UserApi,
     app: Arc<App>,
     state: ChatState,
@@ -108,17 +197,24 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    async fn new(bot: Tg, chat: ChatId, private: bool, user: &User, app: Arc<App>) -> Self {
-        let api = app.moai.for_user(user.id);
+    async fn new(bot: Tg, chat: ChatId, user: &User, app: Arc<App>) -> Self {
         let state = app.store.get(chat).await;
+        let api = app.moai.acting_for(Actor::of(chat, &state));
+        let author_name = user
+            .full_name()
+            .trim()
+            .chars()
+            .take(MAX_AUTHOR_NAME_CHARS)
+            .collect();
         Ctx {
             bot,
             chat,
             user: user.id,
+            author_name,
             api,
             app,
             state,
-            private,
+            private: chat.is_user(),
         }
     }
 
@@ -141,18 +237,10 @@ impl Ctx {
         Ok(())
     }
 
-    /// How a run in this chat is rendered. Groups get slower edits.
+    /// How a run in this chat is rendered.
     fn view(&self) -> RunView {
-        let factor = if self.private { 1 } else { 3 };
-        RunView {
-            bot: self.bot.clone(),
-            chat: self.chat,
-            user: self.user,
-            api: self.api.clone(),
-            store: self.app.store.clone(),
-            edit_interval: self.app.edit_interval * factor,
-            typing_interval: self.app.typing_interval,
-        }
+        self.app
+            .view(self.bot.clone(), self.chat, self.user, self.api.clone())
     }
 
     /// The current project, fetched; tells the user and returns `None` when
@@ -165,16 +253,9 @@ impl Ctx {
         };
         match self.api.get_project(&id).await {
             Ok(project) => Ok(Some(project)),
-            Err(status) if status.code() == Code::NotFound && self.private => {
-                self.save(ChatState::forget_project).await?;
-                self.reply("Your current project no longer exists. /projects lists yours.")
-                    .await?;
-                Ok(None)
-            }
-            // In a group the chat's project may be another member's (projects
-            // belong to users): leave the selection alone.
             Err(status) if status.code() == Code::NotFound => {
-                self.reply("This chat's project is not one of yours (or is gone). /use one of yours: /projects lists them.")
+                self.save(ChatState::forget_project).await?;
+                self.reply("The current project no longer exists. /projects lists the others.")
                     .await?;
                 Ok(None)
             }
@@ -245,7 +326,7 @@ async fn on_text(
     me: Me,
     app: Arc<App>,
 ) -> HandlerResult {
-    let mut ctx = Ctx::new(bot, msg.chat.id, msg.chat.is_private(), &user, app).await;
+    let mut ctx = Ctx::new(bot, msg.chat.id, &user, app).await;
     let text = text.0;
     if let Some(command) = commands::parse(&text, me.username()) {
         tracing::debug!(?command, "command");
@@ -262,11 +343,13 @@ async fn on_text(
         }
         return Ok(());
     }
-    if let Some(model) = msg
-        .reply_to_message()
-        .and_then(|replied| answer_author(replied, &me))
+    if let Some(replied) = msg.reply_to_message()
+        && let Some(model) = answer_author(replied, &me)
     {
-        return discussion::mention(&mut ctx, &model, text.trim()).await;
+        // The answer's own discussion, else (an answer from before the bot
+        // remembered them) the chat's current one.
+        let discussion_id = ctx.state.answers.get(&replied.id.0).cloned();
+        return discussion::reply_to_answer(&mut ctx, discussion_id, &model, text.trim()).await;
     }
     if let Some((model, content)) = commands::parse_mention(&text)
         && !model.eq_ignore_ascii_case(me.username())
@@ -315,6 +398,7 @@ async fn run_command(ctx: &mut Ctx, command: Command) -> HandlerResult {
         Command::Discuss(args) => discussion::discuss(ctx, &args).await,
         Command::Next => discussion::next(ctx).await,
         Command::Stop => discussion::stop(ctx).await,
+        Command::Ask(args) => discussion::ask(ctx, &args).await,
         Command::Consensus(model) => discussion::consensus(ctx, &model).await,
         Command::Review(round) => review::review(ctx, &round).await,
         Command::Export(format) => discussion::export(ctx, &format).await,

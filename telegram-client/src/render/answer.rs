@@ -18,7 +18,13 @@ pub enum Phase {
     Failed(String),
     /// Stopped before it was complete.
     Interrupted,
+    /// The bot stopped while the answer was still coming; after a restart
+    /// it finishes the answer in these messages.
+    Paused,
 }
+
+/// What a paused answer says at its end.
+pub const PAUSED_NOTE: &str = "<i>⏸ The bot is restarting; it finishes this answer here.</i>";
 
 /// What an answer looks like at one moment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,6 +106,12 @@ pub fn render_parts(author: &Author, snapshot: &Snapshot) -> Vec<String> {
             }
             body.push_str("<i>⏹ stopped</i>");
         }
+        Phase::Paused => {
+            if !body.is_empty() {
+                body.push_str("\n\n");
+            }
+            body.push_str(PAUSED_NOTE);
+        }
         Phase::Complete if body.is_empty() => body.push_str("<i>(no answer)</i>"),
         _ => {}
     }
@@ -122,6 +134,19 @@ mod tests {
             content: content.to_owned(),
             phase,
         }
+    }
+
+    #[test]
+    fn a_paused_answer_keeps_its_text_and_says_it_will_be_finished() {
+        let parts = render_parts(
+            &Author::Model("m/a".into()),
+            &snapshot("So far", Phase::Paused),
+        );
+        assert_eq!(
+            parts,
+            vec![format!("🤖 <b>m/a</b>\nSo far\n\n{PAUSED_NOTE}")]
+        );
+        assert!(snapshot("", Phase::Paused).is_final(), "its editor ends");
     }
 
     #[test]

@@ -22,13 +22,13 @@ async fn a_user_not_on_the_allowlist_is_refused_and_nothing_reaches_the_server()
     tg.send_text(STRANGER, "/new Mine fake/a");
     tg.send_text(STRANGER, "/open hello?");
     tg.send_text(STRANGER, "@fake/a hi");
-    let refused = tg
-        .wait_until(LIMIT, |tg| {
-            tg.pending_updates() == 0 && !tg.bot_messages(STRANGER).is_empty()
-        })
+    // A chat's updates are handled in order: once this button press is
+    // answered, the three messages before it have been handled too.
+    tg.press_button(STRANGER, STRANGER, 1, "use:anything");
+    let handled = tg
+        .wait_until(LIMIT, |tg| !tg.calls_to("answerCallbackQuery").is_empty())
         .await;
-    assert!(refused, "a refusal");
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(handled, "the sentinel was answered");
     let replies = tg.bot_messages(STRANGER);
     assert_eq!(
         replies.len(),
@@ -86,6 +86,19 @@ async fn a_run_going_when_the_bot_restarts_is_followed_to_its_end() {
         .expect_message(|m| m.text.contains("Steady point 3."), "streaming")
         .await;
     w.bot.take().expect("running").stop().await;
+    let paused =
+        w.tg.bot_messages(USER)
+            .into_iter()
+            .find(|m| m.id == streaming.id)
+            .expect("the answer's message");
+    assert!(
+        paused
+            .text
+            .contains("The bot is restarting; it finishes this answer here."),
+        "a stopping bot gives the answer a last edit: {}",
+        paused.text
+    );
+    assert!(paused.reply_markup.is_none(), "no Stop button while paused");
 
     w.bot = Some(start(w.config()));
     w.expect_reply("I restarted while the models were answering")
@@ -119,7 +132,7 @@ async fn an_answer_that_ended_while_the_bot_was_down_is_finished_after_a_restart
         .await;
     w.bot.take().expect("running").stop().await;
     // The run ends on the server while no bot is watching.
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    w.wait_until_idle(&format!("telegram:{USER}")).await;
 
     w.bot = Some(start(w.config()));
     let finished = w
@@ -207,4 +220,80 @@ async fn the_binary_runs_from_the_environment_refuses_everyone_on_an_empty_list_
     );
     assert!(!logs.contains(&ts.gateway_key), "the key is never logged");
     assert!(!tg.commands().is_empty(), "the command menu is registered");
+}
+
+#[tokio::test]
+async fn the_binary_on_sigterm_lets_the_answer_end_with_its_final_edit_and_exits_0() {
+    let tg = moai_tests::fake_telegram::FakeTelegram::start().await;
+    let ts = moai_tests::server::TestServer::spawn().await;
+    let text = sentences("Calm", 20);
+    ts.llm.script(
+        "fake/c",
+        Script::new()
+            .text(text.clone())
+            .token_pace(Duration::from_millis(40)),
+    );
+    let state = tempfile::tempdir().expect("temp dir");
+    let state_file = state.path().join("state.json");
+    let log_file = state.path().join("bot.log");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_moai-telegram"))
+        .env("TELOXIDE_TOKEN", moai_tests::fake_telegram::TOKEN)
+        .env("MOAI_TELEGRAM_API_URL", tg.api_url())
+        .env("MOAI_SERVER", &ts.url)
+        .env("MOAI_API_KEY", &ts.gateway_key)
+        .env("MOAI_TELEGRAM_ALLOWED_USERS", USER.to_string())
+        .env("MOAI_TELEGRAM_STATE", &state_file)
+        .env("MOAI_TELEGRAM_POLL_TIMEOUT", "1")
+        .env("MOAI_TELEGRAM_SHUTDOWN_GRACE", "20")
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log_file).expect("log file"))
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the binary starts");
+
+    tg.send_text(USER, "/new Calm fake/c");
+    assert!(
+        tg.wait_until(LIMIT, |tg| tg
+            .bot_messages(USER)
+            .iter()
+            .any(|m| m.text.contains("Created and selected")))
+            .await
+    );
+    tg.send_text(USER, "/open Stay calm?");
+    let streaming = tg
+        .wait_until(LIMIT, |tg| {
+            answers_of(&tg.bot_messages(USER), "fake/c")
+                .iter()
+                .any(|m| m.text.contains("Calm point 1.") && m.text.contains('✍'))
+        })
+        .await;
+    assert!(streaming, "{:#?}", texts(&tg.bot_messages(USER)));
+
+    let pid = child.id().expect("running").to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill runs");
+    assert!(killed.success());
+    let status = tokio::time::timeout(LIMIT, child.wait())
+        .await
+        .expect("the bot exits within the limit")
+        .expect("exit status");
+    let logs = std::fs::read_to_string(&log_file).unwrap_or_default();
+    assert_eq!(status.code(), Some(0), "exit 0 on SIGTERM; logs:\n{logs}");
+
+    let answers = answers_of(&tg.bot_messages(USER), "fake/c");
+    assert_eq!(answers.len(), 1, "{:#?}", texts(&tg.bot_messages(USER)));
+    assert_eq!(
+        answers[0].text,
+        format!("🤖 fake/c\n{text}"),
+        "the answer got its final edit before the bot exited"
+    );
+    assert!(answers[0].reply_markup.is_none(), "no Stop button left");
+    let saved = std::fs::read_to_string(&state_file).expect("the state was saved");
+    assert!(
+        !saved.contains("\"live\""),
+        "nothing left to finish after a restart: {saved}"
+    );
 }

@@ -11,7 +11,11 @@ use std::{
     time::Duration,
 };
 
-use moai_proto::v1::{ListProjectsRequest, project_service_client::ProjectServiceClient};
+use moai_proto::v1::{
+    Discussion, DiscussionStatus, GetDiscussionRequest, ListDiscussionsRequest,
+    ListProjectsRequest, discussion_service_client::DiscussionServiceClient,
+    project_service_client::ProjectServiceClient,
+};
 use moai_telegram::{Allowlist, BotError, Config};
 use moai_tests::{
     fake_telegram::{ChatMessage, FakeTelegram, TOKEN},
@@ -76,6 +80,9 @@ pub fn config(tg: &FakeTelegram, server_url: &str, key: &str, state: PathBuf) ->
     config.server = server_url.to_owned();
     config.allowlist = Allowlist::of([USER as u64]);
     config.poll_timeout = Duration::from_secs(1);
+    // A stopped bot pauses the answers it shows at once (the binary's test
+    // covers the grace period).
+    config.shutdown_grace = Duration::ZERO;
     config
 }
 
@@ -179,9 +186,15 @@ impl World {
 
     /// The names of the projects the server holds for `user`, acting as the bot does.
     pub async fn server_projects(&self, user: i64) -> Vec<String> {
+        self.projects_of(&format!("telegram:{user}")).await
+    }
+
+    /// The names of the projects the server holds for a gateway user
+    /// (`telegram:<id>`, `telegram-group:<chat id>`).
+    pub async fn projects_of(&self, principal: &str) -> Vec<String> {
         let channel = self
             .ts
-            .auth_channel(&self.ts.gateway_key, Some(&format!("telegram:{user}")))
+            .auth_channel(&self.ts.gateway_key, Some(principal))
             .await;
         let response = ProjectServiceClient::new(channel)
             .list_projects(ListProjectsRequest::default())
@@ -193,6 +206,55 @@ impl World {
             .into_iter()
             .map(|p| p.name)
             .collect()
+    }
+}
+
+impl World {
+    /// Every discussion of a gateway user, with its rounds.
+    pub async fn discussions_of(&self, principal: &str) -> Vec<Discussion> {
+        let channel = self
+            .ts
+            .auth_channel(&self.ts.gateway_key, Some(principal))
+            .await;
+        let mut client = DiscussionServiceClient::new(channel);
+        let listed = client
+            .list_discussions(ListDiscussionsRequest::default())
+            .await
+            .expect("list discussions")
+            .into_inner()
+            .discussions;
+        let mut discussions = Vec::new();
+        for d in listed {
+            let request = GetDiscussionRequest {
+                discussion_id: d.id,
+            };
+            let full = client
+                .get_discussion(request)
+                .await
+                .expect("get discussion");
+            discussions.extend(full.into_inner().discussion);
+        }
+        discussions
+    }
+
+    /// Waits until no discussion of `principal` is running any more.
+    pub async fn wait_until_idle(&self, principal: &str) {
+        let deadline = tokio::time::Instant::now() + LIMIT;
+        loop {
+            let running = self
+                .discussions_of(principal)
+                .await
+                .iter()
+                .any(|d| d.status == DiscussionStatus::Running as i32);
+            if !running {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the run on the server did not end"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 }
 

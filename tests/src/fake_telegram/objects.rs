@@ -20,9 +20,14 @@ pub(super) fn user_json(id: i64) -> Value {
     json!({ "id": id, "is_bot": false, "first_name": format!("User {id}"), "username": format!("user{id}"), "language_code": "en" })
 }
 
+/// Supergroup (and channel) ids are below this; other negative ids are groups.
+const SUPERGROUP_IDS_BELOW: i64 = -1_000_000_000_000;
+
 pub(super) fn chat_json(id: i64) -> Value {
     if id > 0 {
         json!({ "id": id, "type": "private", "first_name": format!("User {id}"), "username": format!("user{id}") })
+    } else if id <= SUPERGROUP_IDS_BELOW {
+        json!({ "id": id, "type": "supergroup", "title": "Test supergroup" })
     } else {
         json!({ "id": id, "type": "group", "title": "Test group" })
     }

@@ -409,6 +409,7 @@ async fn bad_reviews_are_refused_saying_why(backend: Backend) {
             discussion_id: id.clone(),
             model: "a/one".into(),
             content: "Why tabs?".into(),
+            ..Default::default()
         })
         .await
         .expect("mention");

@@ -260,6 +260,7 @@ async fn a_second_run_while_one_is_running_is_refused() {
             discussion_id: first.discussion_id,
             model: "slow/one".into(),
             content: "hi".into(),
+            ..Default::default()
         })
         .await
         .expect_err("busy");
@@ -279,6 +280,7 @@ async fn a_mention_calls_only_that_model_with_the_context_and_the_users_words(ba
             discussion_id: id.clone(),
             model: "@b/two".into(),
             content: "Why spaces, really?".into(),
+            ..Default::default()
         })
         .await
         .expect("mention")
@@ -314,6 +316,7 @@ async fn a_mention_calls_only_that_model_with_the_context_and_the_users_words(ba
                 discussion_id: id.clone(),
                 model: model.into(),
                 content: "hi".into(),
+                ..Default::default()
             })
             .await
             .expect_err("unknown model");
@@ -324,6 +327,56 @@ on_both_backends!(
     mention,
     a_mention_calls_only_that_model_with_the_context_and_the_users_words
 );
+
+async fn a_mention_keeps_the_name_of_who_said_it(backend: Backend) {
+    let ts = TestServer::spawn_on(backend).await;
+    script_three(&ts);
+    let p = project(&ts, "Names", &["a/one", "b/two", "c/three"]).await;
+    let id = discussion_id(&open(&ts, &p.id, "Tabs or spaces?").await);
+    let stream = ts
+        .discussions()
+        .await
+        .mention(v1::MentionRequest {
+            discussion_id: id.clone(),
+            model: "b/two".into(),
+            content: "Why spaces?".into(),
+            author_name: "  Ada Lovelace ".into(),
+        })
+        .await
+        .expect("mention")
+        .into_inner();
+    let events = collect(stream, LIMIT).await;
+    let announced = events
+        .iter()
+        .find_map(|t| match &t.event.payload {
+            Some(v1::discussion_event::Payload::MessageCompleted(c)) => c
+                .message
+                .as_ref()
+                .filter(|m| m.role == v1::MessageRole::User as i32),
+            _ => None,
+        })
+        .expect("the user's message is announced");
+    assert_eq!(announced.author_name, "Ada Lovelace");
+
+    let d = get(&ts, &id).await;
+    let mention = d.rounds.last().expect("round");
+    assert_eq!(mention.messages[0].author_name, "Ada Lovelace", "stored");
+    assert_eq!(mention.messages[1].author_name, "", "models have none");
+
+    let err = ts
+        .discussions()
+        .await
+        .mention(v1::MentionRequest {
+            discussion_id: id,
+            model: "b/two".into(),
+            content: "hi".into(),
+            author_name: "x".repeat(513),
+        })
+        .await
+        .expect_err("a name past 512 bytes");
+    assert_eq!(err.code(), Code::InvalidArgument);
+}
+on_both_backends!(mention_author, a_mention_keeps_the_name_of_who_said_it);
 
 async fn summary_and_export_cover_everyone_and_survive_hostile_markdown(backend: Backend) {
     let ts = TestServer::spawn_on(backend).await;
