@@ -44,6 +44,9 @@ pub fn speaker(message: &Message) -> String {
         Ok(MessageRole::Summary) => format!("summary by {}", message.model),
         Ok(MessageRole::Reviewer) => format!("review by {}", message.model),
         Ok(MessageRole::Judge) => format!("judge {}", message.model),
+        _ if !message.answered_by.is_empty() => {
+            format!("{} (answered by {})", message.model, message.answered_by)
+        }
         _ => message.model.clone(),
     }
 }

@@ -2,6 +2,7 @@
 //! so the layers below never re-check input.
 
 mod enums;
+mod fallbacks;
 mod id;
 mod leaderboard;
 mod model_id;
@@ -10,8 +11,10 @@ mod review;
 mod text;
 
 pub use enums::{
-    DiscussionKind, DiscussionOutcome, DiscussionStatus, MessageRole, MessageStatus, RoundMode,
+    DiscussionKind, DiscussionOutcome, DiscussionStatus, FailureReason, MessageRole, MessageStatus,
+    RoundMode,
 };
+pub use fallbacks::Fallbacks;
 pub use id::{DiscussionId, ProjectId};
 pub use leaderboard::{Standing, leaderboard};
 pub use model_id::{ModelId, ModelList};

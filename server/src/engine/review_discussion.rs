@@ -107,6 +107,10 @@ mod tests {
             review: None,
             consensus: None,
             author_name: String::new(),
+            failure_reason: None,
+            answered_by: String::new(),
+            reasoning: String::new(),
+            queue_ms: 0,
         }
     }
 

@@ -89,6 +89,15 @@ impl RunContext {
         }
     }
 
+    /// The fallbacks of seat `model`, in order.
+    fn fallbacks(&self, model: &str) -> Vec<String> {
+        self.project
+            .fallbacks
+            .get(model)
+            .cloned()
+            .unwrap_or_default()
+    }
+
     fn budget(&self, model: &str) -> usize {
         self.inner.llm.settings().context_budget(model)
     }
@@ -331,6 +340,7 @@ async fn parallel_round(ctx: &RunContext, transcript: &mut Transcript) -> Result
             role: MessageRole::Model,
             messages,
             conclude: None,
+            fallbacks: ctx.fallbacks(model),
         })
     });
     let answers = futures::future::join_all(turns).await;
@@ -379,6 +389,7 @@ async fn sequential_round(
                 role: MessageRole::Model,
                 messages,
                 conclude: None,
+                fallbacks: ctx.fallbacks(model),
             })
             .await;
         heard(transcript, &answer);
@@ -436,6 +447,7 @@ async fn judge(
         .speaker(number)
         .speak(Turn {
             position,
+            fallbacks: ctx.fallbacks(&judge),
             model: judge,
             role: MessageRole::Judge,
             messages,
@@ -531,6 +543,7 @@ async fn review_round(
             speaker.speak(Turn {
                 position: u32::try_from(position).unwrap_or(u32::MAX),
                 model: reviewer.clone(),
+                fallbacks: ctx.fallbacks(reviewer),
                 role: MessageRole::Reviewer,
                 messages,
                 conclude: Some(Box::new(move |m: &mut MessageRecord| {
@@ -605,6 +618,7 @@ async fn mention_round(
             role: MessageRole::Model,
             messages,
             conclude: None,
+            fallbacks: ctx.fallbacks(model),
         })
         .await;
     heard(transcript, &answer);
@@ -640,6 +654,7 @@ async fn summary_round(
         .speaker(number)
         .speak(Turn {
             position: 0,
+            fallbacks: ctx.fallbacks(&model),
             model,
             role: MessageRole::Summary,
             messages,

@@ -117,13 +117,15 @@ pub(super) async fn upsert_messages(
     let sql = format!(
         "INSERT INTO messages (id, discussion_id, round, position, role, model, content, status, error, \
          prompt_tokens, completion_tokens, cost_usd, latency_ms, create_time, update_time, author_name, \
-         review, consensus) VALUES {} \
+         failure_reason, answered_by, reasoning, queue_ms, review, consensus) VALUES {} \
          ON CONFLICT (id) DO UPDATE SET content = excluded.content, status = excluded.status, \
          error = excluded.error, prompt_tokens = excluded.prompt_tokens, \
          completion_tokens = excluded.completion_tokens, cost_usd = excluded.cost_usd, \
          latency_ms = excluded.latency_ms, update_time = excluded.update_time, \
+         failure_reason = excluded.failure_reason, answered_by = excluded.answered_by, \
+         reasoning = excluded.reasoning, queue_ms = excluded.queue_ms, \
          review = excluded.review, consensus = excluded.consensus{}",
-        placeholders(backend, rows.len(), 18),
+        placeholders(backend, rows.len(), 22),
         if partial {
             format!(
                 " WHERE messages.status = '{}'",
@@ -152,6 +154,10 @@ pub(super) async fn upsert_messages(
             .bind(m.create_time)
             .bind(*time)
             .bind(m.author_name.clone())
+            .bind(m.failure_reason.map_or("", |r| r.as_str()))
+            .bind(m.answered_by.clone())
+            .bind(m.reasoning.clone())
+            .bind(to_i64(m.queue_ms))
             .bind(m.review.as_ref().map(|r| r.to_json()).unwrap_or_default())
             .bind(super::messages::consensus_text(m.consensus));
     }
