@@ -13,6 +13,8 @@ use moai_proto::v1::{
 use moai_tests::fake_llm::Script;
 use moai_tests::server::{Limits, TestOptions, TestServer};
 
+#[path = "cli/council.rs"]
+mod council;
 #[path = "cli/first_minutes.rs"]
 mod first_minutes;
 #[path = "cli/mcp.rs"]

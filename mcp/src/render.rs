@@ -64,11 +64,13 @@ mod tests {
                         msg("a/x", "because", MessageStatus::Complete),
                         msg("b/y", "", MessageStatus::Failed),
                     ],
+                    ..Default::default()
                 },
                 v1::Round {
                     number: 2,
                     mode: RoundMode::Summary as i32,
                     messages: vec![msg("a/x", "agreed", MessageStatus::Complete)],
+                    ..Default::default()
                 },
             ],
             ..Default::default()

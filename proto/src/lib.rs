@@ -45,4 +45,5 @@ event_response!(
     MentionResponse,
     SummarizeDiscussionResponse,
     WatchDiscussionResponse,
+    ReviewDiscussionResponse,
 );

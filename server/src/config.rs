@@ -101,6 +101,9 @@ pub struct Limits {
     /// How long a cancelled run (stop, project delete, the end of the
     /// shutdown grace) gets to store what it has and close, in seconds.
     pub stop_wait_secs: u64,
+    /// Seed of the shuffle that gives reviewers their anonymous labels; unset
+    /// (the default) draws a fresh one at start. Tests fix it to be repeatable.
+    pub review_seed: Option<u64>,
 }
 
 impl Default for Limits {
@@ -117,6 +120,7 @@ impl Default for Limits {
             run_lease_secs: 30,
             max_http_body_bytes: 1024 * 1024,
             stop_wait_secs: 10,
+            review_seed: None,
         }
     }
 }

@@ -3,7 +3,8 @@
 use moai_proto::v1;
 
 use crate::domain::{
-    DiscussionKind, DiscussionStatus, FailureReason, MessageRole, MessageStatus, RoundMode,
+    DiscussionKind, DiscussionOutcome, DiscussionStatus, FailureReason, MessageRole, MessageStatus,
+    RoundMode, Standing,
 };
 use crate::store::{DiscussionRecord, MessageRecord, ProjectRecord, RoundRecord, UsageTotals};
 
@@ -61,6 +62,7 @@ pub fn round_mode(m: RoundMode) -> v1::RoundMode {
         RoundMode::Sequential => v1::RoundMode::Sequential,
         RoundMode::Mention => v1::RoundMode::Mention,
         RoundMode::Summary => v1::RoundMode::Summary,
+        RoundMode::Review => v1::RoundMode::Review,
     }
 }
 
@@ -69,6 +71,16 @@ pub fn message_role(r: MessageRole) -> v1::MessageRole {
         MessageRole::User => v1::MessageRole::User,
         MessageRole::Model => v1::MessageRole::Model,
         MessageRole::Summary => v1::MessageRole::Summary,
+        MessageRole::Reviewer => v1::MessageRole::Reviewer,
+        MessageRole::Judge => v1::MessageRole::Judge,
+    }
+}
+
+pub fn discussion_outcome(o: Option<DiscussionOutcome>) -> v1::DiscussionOutcome {
+    match o {
+        None => v1::DiscussionOutcome::Unspecified,
+        Some(DiscussionOutcome::Consensus) => v1::DiscussionOutcome::Consensus,
+        Some(DiscussionOutcome::NoConsensus) => v1::DiscussionOutcome::NoConsensus,
     }
 }
 
@@ -120,6 +132,30 @@ pub fn message(m: &MessageRecord) -> v1::Message {
         reasoning: m.reasoning.clone(),
         queue_ms: m.queue_ms,
         author_name: m.author_name.clone(),
+        ranking: m
+            .review
+            .as_ref()
+            .map(|r| r.ranking.clone())
+            .unwrap_or_default(),
+        labels: m
+            .review
+            .as_ref()
+            .map(|r| {
+                r.labels
+                    .iter()
+                    .map(|l| v1::ReviewLabel {
+                        label: l.label.clone(),
+                        model: l.model.clone(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        ranking_unparsed: m
+            .review
+            .as_ref()
+            .map(|r| r.unparsed.clone())
+            .unwrap_or_default(),
+        consensus: m.consensus,
     }
 }
 
@@ -128,7 +164,23 @@ pub fn round(r: &RoundRecord) -> v1::Round {
         number: r.number,
         mode: round_mode(r.mode) as i32,
         messages: r.messages.iter().map(message).collect(),
+        ranking: ranking(&r.ranking()),
+        reviewed_round: r.reviewed_round,
+        consensus: r.consensus(),
     }
+}
+
+/// A leaderboard, best first.
+pub fn ranking(standings: &[Standing]) -> Vec<v1::RankedModel> {
+    standings
+        .iter()
+        .map(|s| v1::RankedModel {
+            model: s.model.clone(),
+            average_rank: s.average_rank,
+            votes: s.votes,
+            place: s.place,
+        })
+        .collect()
 }
 
 /// A discussion with whatever detail the caller loaded.
@@ -153,6 +205,8 @@ pub fn discussion(
             cost_usd: usage.cost_usd,
         }),
         last_seq,
+        outcome: discussion_outcome(d.outcome) as i32,
+        consensus_round: d.consensus_round,
     }
 }
 

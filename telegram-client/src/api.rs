@@ -10,10 +10,11 @@ use moai_proto::v1::{
     CreateProjectRequest, DeleteProjectRequest, Discussion, DiscussionEvent,
     ExportDiscussionRequest, ExportDiscussionResponse, ExportFormat, GetDiscussionRequest,
     GetProjectRequest, ListModelsRequest, ListProjectsRequest, MentionRequest, Model,
-    NextRoundRequest, OpenDiscussionRequest, Project, StartDiscussionRequest,
-    StopDiscussionRequest, SummarizeDiscussionRequest, UpdateProjectRequest,
-    WatchDiscussionRequest, discussion_service_client::DiscussionServiceClient,
-    model_service_client::ModelServiceClient, project_service_client::ProjectServiceClient,
+    NextRoundRequest, OpenDiscussionRequest, Project, ReviewDiscussionRequest,
+    StartDiscussionRequest, StopDiscussionRequest, SummarizeDiscussionRequest,
+    UpdateProjectRequest, WatchDiscussionRequest,
+    discussion_service_client::DiscussionServiceClient, model_service_client::ModelServiceClient,
+    project_service_client::ProjectServiceClient,
 };
 use secrecy::{ExposeSecret, SecretString};
 use tonic::{
@@ -373,6 +374,25 @@ impl UserApi {
         let stream = self
             .discussions
             .summarize_discussion(request)
+            .await?
+            .into_inner();
+        Ok(events(stream, |r| r.event))
+    }
+
+    /// Has the models rank each other's answers of `round` (default: the latest) anonymously.
+    #[tracing::instrument(skip(self), err(level = "debug"))]
+    pub async fn review(
+        &mut self,
+        discussion_id: &str,
+        round: Option<u32>,
+    ) -> Result<EventStream, Status> {
+        let request = ReviewDiscussionRequest {
+            discussion_id: discussion_id.to_owned(),
+            round,
+        };
+        let stream = self
+            .discussions
+            .review_discussion(request)
             .await?
             .into_inner();
         Ok(events(stream, |r| r.event))

@@ -39,7 +39,7 @@ pub enum Command {
     Fallback(String),
     /// Ask all models at once: /open <question>
     Open(String),
-    /// Discuss in turns: /discuss [rounds] [topic]
+    /// Discuss in turns: /discuss [until] [rounds] [topic]
     Discuss(String),
     /// Another round of the current discussion
     Next,
@@ -49,6 +49,8 @@ pub enum Command {
     Ask(String),
     /// The consensus summary: /consensus [model]
     Consensus(String),
+    /// Rank the answers anonymously: /review [round]
+    Review(String),
     /// The discussion as a document: /export [md|json]
     Export(String),
     /// Current project, discussion and run
@@ -90,6 +92,7 @@ impl Command {
             Command::Discuss(a) => Command::Discuss(a.trim().to_owned()),
             Command::Ask(a) => Command::Ask(a.trim().to_owned()),
             Command::Consensus(a) => Command::Consensus(a.trim().to_owned()),
+            Command::Review(a) => Command::Review(a.trim().to_owned()),
             Command::Export(a) => Command::Export(a.trim().to_owned()),
             Command::Fallback(a) => Command::Fallback(a.trim().to_owned()),
             other => other,
@@ -144,6 +147,19 @@ pub fn parse_discuss(args: &str) -> (Option<u32>, String) {
     match first.parse::<u32>() {
         Ok(rounds) => (Some(rounds), rest.trim().to_owned()),
         Err(_) => (None, args.to_owned()),
+    }
+}
+
+/// A leading `until` of `/discuss`: run until the models agree, the
+/// rounds being the most. Returns whether it was there and the rest.
+#[must_use]
+pub fn parse_until(args: &str) -> (bool, &str) {
+    let args = args.trim();
+    let (first, rest) = args.split_once(char::is_whitespace).unwrap_or((args, ""));
+    if first.eq_ignore_ascii_case("until") {
+        (true, rest.trim())
+    } else {
+        (false, args)
     }
 }
 
@@ -220,6 +236,10 @@ pub fn help_html() -> String {
                     "/discuss [rounds] [topic]",
                     "discuss in turns (3 rounds by default); without a topic, continue the current discussion",
                 ),
+                (
+                    "/discuss until [rounds] [topic]",
+                    "discuss until a judge finds the models agree, at most that many rounds",
+                ),
                 ("/next", "another round"),
                 (
                     "/stop",
@@ -238,6 +258,10 @@ pub fn help_html() -> String {
                     "talk to the model that wrote it, in that answer's discussion",
                 ),
                 ("/consensus [model]", "ask for the consensus summary"),
+                (
+                    "/review [round]",
+                    "the models rank each other's answers anonymously; ends with a leaderboard",
+                ),
                 ("/export [md|json]", "the current discussion as a document"),
                 (
                     "/status",
@@ -311,6 +335,24 @@ mod tests {
         );
         assert_eq!(parse_discuss("Is Rust fun?"), (None, "Is Rust fun?".into()));
         assert_eq!(parse_discuss(""), (None, String::new()));
+    }
+
+    #[test]
+    fn discuss_until_comes_first() {
+        assert_eq!(parse_until("until 5"), (true, "5"));
+        assert_eq!(
+            parse_until("UNTIL 3 Is Rust fun?"),
+            (true, "3 Is Rust fun?")
+        );
+        assert_eq!(parse_until("until"), (true, ""));
+        assert_eq!(
+            parse_until("5 until they agree"),
+            (false, "5 until they agree")
+        );
+        assert_eq!(
+            parse_discuss(parse_until("until 5").1),
+            (Some(5), String::new())
+        );
     }
 
     #[test]

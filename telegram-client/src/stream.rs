@@ -289,6 +289,8 @@ impl RunState {
         if !self.open.contains_key(message_id) {
             let author = match role {
                 MessageRole::Summary => Author::Summary(model.to_owned()),
+                MessageRole::Reviewer => Author::Reviewer(model.to_owned()),
+                MessageRole::Judge => Author::Judge(model.to_owned()),
                 _ => Author::Model(model.to_owned()),
             };
             let options = LiveOptions {
@@ -365,6 +367,12 @@ impl RunState {
                         .join(" → ");
                     self.say(&format!("🔄 <b>Round {}</b> · {order}", round.number))
                         .await;
+                } else if RoundMode::try_from(round.mode) == Ok(RoundMode::Review) {
+                    self.say(&format!(
+                        "🔍 <b>Peer review</b> · each model ranks the others' answers, unnamed ({})",
+                        round.models.iter().map(|m| escape(m)).collect::<Vec<_>>().join(", ")
+                    ))
+                    .await;
                 }
             }
             Payload::MessageStarted(started) => {
@@ -406,7 +414,14 @@ impl RunState {
                     phase,
                 );
             }
-            Payload::RoundCompleted(_) => {}
+            Payload::RoundCompleted(round) => {
+                let notes = crate::render::council::leaderboard_html(&round.ranking)
+                    .into_iter()
+                    .chain(crate::render::council::outcome_html(&round));
+                for html in notes {
+                    self.say(&html).await;
+                }
+            }
             Payload::MessageQueued(queued) => {
                 self.live(&queued.message_id, &queued.model, MessageRole::Model)
                     .before(Before::Queued);

@@ -3,6 +3,8 @@
 
 #[path = "bot/commands.rs"]
 mod commands;
+#[path = "bot/council.rs"]
+mod council;
 #[path = "bot/groups.rs"]
 mod groups;
 #[path = "bot/lifecycle.rs"]

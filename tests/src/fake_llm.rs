@@ -1,7 +1,8 @@
 //! A fake OpenAI-compatible upstream on real HTTP, for tests and the load
 //! benchmark: `POST /v1/chat/completions` (streamed SSE or plain JSON) and
 //! `GET /v1/models`, also without the `/v1` prefix. Each model follows a
-//! [`Script`]; every request is recorded.
+//! [`Script`], unless a rule chosen by the request's content answers first
+//! ([`FakeLlm::script_when`], [`FakeLlm::respond_when`]); every request is recorded.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -21,6 +22,7 @@ mod demo;
 mod handlers;
 mod limit;
 mod openrouter;
+mod rules;
 mod script;
 mod sse;
 
@@ -36,6 +38,7 @@ use axum::serve::ListenerExt as _;
 use tokio::sync::watch;
 
 pub use openrouter::OpenRouterError;
+pub use rules::Responder;
 pub use script::{Script, text_of_tokens, tokens};
 
 /// One chat request as the fake received it.
@@ -68,6 +71,8 @@ pub struct FakeLlm {
 #[derive(Default)]
 struct Shared {
     scripts: Mutex<HashMap<String, ScriptState>>,
+    /// Answers chosen by request content, checked before `scripts`.
+    rules: Mutex<Vec<rules::Rule>>,
     default_script: Mutex<Script>,
     /// Extra `/models` entries: id -> context length.
     registered: Mutex<BTreeMap<String, Option<u64>>>,
@@ -184,6 +189,32 @@ impl FakeLlm {
                 failures_served: 0,
             },
         );
+    }
+
+    /// Answers requests for `model` whose messages contain `needle` with
+    /// `script`, before the model's own script (the latest matching rule wins).
+    pub fn script_when(&self, model: &str, needle: &str, script: Script) {
+        lock(&self.shared.rules).push(rules::Rule::fixed(Some(model), needle, script));
+    }
+
+    /// Like [`FakeLlm::script_when`], for requests to any model.
+    pub fn script_any_when(&self, needle: &str, script: Script) {
+        lock(&self.shared.rules).push(rules::Rule::fixed(None, needle, script));
+    }
+
+    /// Answers requests to any model whose messages contain `needle` with the
+    /// script `respond` computes from the request (say, a ranking of the
+    /// answers it was shown).
+    pub fn respond_when(
+        &self,
+        needle: &str,
+        respond: impl Fn(&RecordedRequest) -> Script + Send + Sync + 'static,
+    ) {
+        lock(&self.shared.rules).push(rules::Rule::computed(
+            None,
+            needle,
+            std::sync::Arc::new(respond),
+        ));
     }
 
     /// How models without a script answer (default: [`Script::default`]).

@@ -30,6 +30,11 @@ pub struct DiscussArgs {
     #[arg(short, long, value_name = "DISCUSSION", conflicts_with = "topic")]
     pub discussion: Option<String>,
 
+    /// Stop as soon as a judge (the project's summarizer, else its first model)
+    /// finds the models agree; --rounds is then the most rounds
+    #[arg(long)]
+    pub until_consensus: bool,
+
     /// A new topic; without one, the current discussion goes on
     #[arg(value_name = "TOPIC", num_args = 1..)]
     pub topic: Vec<String>,
@@ -85,6 +90,18 @@ pub struct AskArgs {
     /// What to say to it
     #[arg(value_name = "MESSAGE", num_args = 1..)]
     pub message: Vec<String>,
+}
+
+/// `moai review`
+#[derive(Debug, Args)]
+pub struct ReviewArgs {
+    /// The round to review (default: the latest round with model answers)
+    #[arg(short, long, value_name = "N")]
+    pub round: Option<u32>,
+
+    /// The discussion; default: the current one
+    #[arg(value_name = "DISCUSSION")]
+    pub discussion: Option<String>,
 }
 
 /// `moai summarize`

@@ -28,10 +28,13 @@ JSON OUTPUT (--json):
     messageFailed {messageId, model, error, content, reason, answeredBy}
     messageQueued {messageId, model, queuedMs}
     messageFallback {messageId, model, answeredBy, error, reason}
-    roundCompleted {number}                 statusChanged {status}
+    roundCompleted {number, ranking[], consensus, outcome, judgedRounds}
+    statusChanged {status}
   message = {id, role, model, content, status, error, latencyMs, round,
              usage {promptTokens, completionTokens, costUsd}, createTime,
-             failureReason, answeredBy, reasoning, queueMs}.
+             failureReason, answeredBy, reasoning, queueMs,
+             ranking[], labels[], rankingUnparsed, consensus}.
+  ranking[] of roundCompleted = {model, averageRank, votes, place}, best first.
   Re-attach after a detach with `moai watch <discussion> --after <seq>`.";
 
 const DEMO_HELP: &str = "\
@@ -148,6 +151,10 @@ pub enum Command {
     /// Have one model write the consensus: agreements, disagreements, open questions
     #[command(visible_alias = "summary", after_long_help = JSON_EVENTS_HELP)]
     Summarize(SummarizeArgs),
+
+    /// Have the models rank each other's answers of a round anonymously, then show the leaderboard
+    #[command(after_long_help = JSON_EVENTS_HELP)]
+    Review(ReviewArgs),
 
     /// List discussions, newest first
     #[command(visible_alias = "history")]

@@ -125,6 +125,7 @@ pub async fn run(session: &mut Session, args: DemoArgs) -> Result<ExitCode, CliE
             rounds: Some(1),
             discussion: None,
             topic: Vec::new(),
+            until_consensus: false,
         },
     )
     .await?;

@@ -20,6 +20,7 @@ pub async fn run(session: &mut Session, args: DiscussArgs) -> Result<ExitCode, C
         StartDiscussionRequest {
             discussion_id,
             rounds,
+            until_consensus: args.until_consensus,
             ..Default::default()
         }
     } else {
@@ -29,6 +30,7 @@ pub async fn run(session: &mut Session, args: DiscussArgs) -> Result<ExitCode, C
             project_id: project.id,
             topic,
             rounds,
+            until_consensus: args.until_consensus,
             ..Default::default()
         }
     };

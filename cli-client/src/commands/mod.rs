@@ -17,6 +17,7 @@ pub mod mcp;
 pub mod models;
 pub mod open;
 pub mod project;
+pub mod review;
 pub mod show;
 pub mod stop;
 pub mod summarize;
@@ -42,6 +43,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Stop(args) => stop::run(session, args).await,
         Command::Ask(args) => ask::run(session, args).await,
         Command::Summarize(args) => summarize::run(session, args).await,
+        Command::Review(args) => review::run(session, args).await,
         Command::Discussions(args) => discussions::run(session, args).await,
         Command::Show(args) => show::run(session, args).await,
         Command::Watch(args) => watch::run(session, args).await,
@@ -73,6 +75,7 @@ fn name(command: &Command) -> &'static str {
         Command::Stop(_) => "stop",
         Command::Ask(_) => "ask",
         Command::Summarize(_) => "summarize",
+        Command::Review(_) => "review",
         Command::Discussions(_) => "discussions",
         Command::Show(_) => "show",
         Command::Watch(_) => "watch",

@@ -5,6 +5,7 @@ use moai_proto::v1::{Discussion, GetDiscussionRequest, RoundMode};
 use crate::args::DiscussionRef;
 use crate::errors::{CliError, ExitCode};
 use crate::output::Mode;
+use crate::render::council;
 use crate::render::format::{cost, timestamp};
 use crate::render::message::{Ending, mode_label, section, speaker};
 use crate::resolve;
@@ -71,7 +72,9 @@ fn terminal(session: &Session, d: &Discussion) -> Vec<String> {
                 width,
                 theme,
             ));
+            lines.extend(council::message_notes(m, theme));
         }
+        lines.extend(council::leaderboard_lines(&round.ranking, theme, width));
     }
     if d.rounds.is_empty() {
         lines.push(theme.paint(&theme.dim(), "No rounds yet."));
@@ -100,7 +103,14 @@ fn markdown(d: &Discussion) -> String {
                 Ending::Interrupted(_) => doc.push_str("(interrupted)\n\n"),
                 _ => {}
             }
+            for note in council::message_notes(m, crate::render::style::Theme::new(false)) {
+                if !note.is_empty() {
+                    doc.push_str(note.trim_start());
+                    doc.push_str("\n\n");
+                }
+            }
         }
+        doc.push_str(&council::leaderboard_markdown(&round.ranking));
     }
     doc.trim_end().to_string()
 }

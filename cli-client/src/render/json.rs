@@ -70,7 +70,13 @@ mod tests {
                         ..Default::default()
                     }),
                 ),
-                (2, Payload::RoundCompleted(RoundCompleted { number: 1 })),
+                (
+                    2,
+                    Payload::RoundCompleted(RoundCompleted {
+                        number: 1,
+                        ..Default::default()
+                    }),
+                ),
             ] {
                 let event = DiscussionEvent {
                     discussion_id: "d".into(),

@@ -279,7 +279,14 @@ impl<W: Write> Renderer for Live<W> {
                 let Some(entry) = touched.and_then(|i| progress.entries.get(i)) else {
                     return self.redraw(progress);
                 };
-                let lines = self.done_section(entry);
+                let mut lines = self.done_section(entry);
+                if let Some(message) = &entry.message {
+                    lines.extend(super::council::message_notes(message, self.theme));
+                }
+                self.commit(&lines, progress)
+            }
+            Some(Payload::RoundCompleted(round)) => {
+                let lines = super::council::round_lines(round, self.theme, self.text_width());
                 self.commit(&lines, progress)
             }
             Some(Payload::MessageDelta(_)) => Ok(()),

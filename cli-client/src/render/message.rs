@@ -42,6 +42,8 @@ pub fn speaker(message: &Message) -> String {
     match MessageRole::try_from(message.role) {
         Ok(MessageRole::User) => "you".to_string(),
         Ok(MessageRole::Summary) => format!("summary by {}", message.model),
+        Ok(MessageRole::Reviewer) => format!("review by {}", message.model),
+        Ok(MessageRole::Judge) => format!("judge {}", message.model),
         _ if !message.answered_by.is_empty() => {
             format!("{} (answered by {})", message.model, message.answered_by)
         }
@@ -56,6 +58,7 @@ pub fn mode_label(mode: RoundMode) -> &'static str {
         RoundMode::Sequential => "in turns",
         RoundMode::Mention => "mention",
         RoundMode::Summary => "summary",
+        RoundMode::Review => "peer review",
         RoundMode::Unspecified => "round",
     }
 }

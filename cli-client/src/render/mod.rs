@@ -3,6 +3,7 @@
 
 use moai_proto::v1::DiscussionEvent;
 
+pub mod council;
 pub mod format;
 pub mod json;
 pub mod live;

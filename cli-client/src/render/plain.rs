@@ -9,6 +9,7 @@ use moai_proto::v1::{DiscussionEvent, RoundMode};
 use super::Renderer;
 use super::message::plain_block;
 use super::progress::{Phase, Progress};
+use super::style::Theme;
 
 /// Writes Markdown blocks to `out` and notes to `err`.
 pub struct Plain<W: Write, E: Write> {
@@ -62,6 +63,7 @@ impl<W: Write, E: Write> Renderer for Plain<W, E> {
             Some(Payload::RoundStarted(r)) => match RoundMode::try_from(r.mode) {
                 Ok(RoundMode::Sequential) => write!(self.out, "# Round {}\n\n", r.number)?,
                 Ok(RoundMode::Summary) => write!(self.out, "# Summary\n\n")?,
+                Ok(RoundMode::Review) => write!(self.out, "# Review\n\n")?,
                 _ => {}
             },
             Some(Payload::MessageCompleted(_)) => {
@@ -79,7 +81,20 @@ impl<W: Write, E: Write> Renderer for Plain<W, E> {
                     if entry.phase == Phase::Interrupted {
                         block = block.trim_end().to_string() + "\n\n(interrupted)\n\n";
                     }
+                    if let Some(message) = &entry.message {
+                        for note in super::council::message_notes(message, Theme::new(false)) {
+                            block.push_str(note.trim_start());
+                            block.push('\n');
+                        }
+                    }
                     self.out.write_all(block.as_bytes())?;
+                }
+            }
+            Some(Payload::RoundCompleted(round)) => {
+                self.out
+                    .write_all(super::council::leaderboard_markdown(&round.ranking).as_bytes())?;
+                if let Some(outcome) = super::council::outcome_line(round) {
+                    writeln!(self.out, "{outcome}")?;
                 }
             }
             Some(Payload::MessageFailed(f)) => {

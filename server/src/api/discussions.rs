@@ -43,6 +43,7 @@ impl DiscussionService for DiscussionApi {
     type MentionStream = EventStream<v1::MentionResponse>;
     type SummarizeDiscussionStream = EventStream<v1::SummarizeDiscussionResponse>;
     type WatchDiscussionStream = EventStream<v1::WatchDiscussionResponse>;
+    type ReviewDiscussionStream = EventStream<v1::ReviewDiscussionResponse>;
 
     #[tracing::instrument(skip_all)]
     async fn open_discussion(
@@ -86,7 +87,10 @@ impl DiscussionService for DiscussionApi {
                 topic: self.text(&r.topic, "topic")?,
             }
         };
-        let sub = self.engine.start(&owner, target, r.rounds).await?;
+        let sub = self
+            .engine
+            .start(&owner, target, r.rounds, r.until_consensus)
+            .await?;
         Ok(Response::new(event_stream(sub, |e| {
             v1::StartDiscussionResponse { event: Some(e) }
         })))
@@ -272,5 +276,19 @@ impl DiscussionService for DiscussionApi {
             file_name: doc.file_name,
             media_type: doc.media_type.to_owned(),
         }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn review_discussion(
+        &self,
+        req: Request<v1::ReviewDiscussionRequest>,
+    ) -> Result<Response<Self::ReviewDiscussionStream>, Status> {
+        let owner = principal(&req)?;
+        let r = req.into_inner();
+        let id = DiscussionId::parse(&r.discussion_id)?;
+        let sub = self.engine.review(&owner, id.as_str(), r.round).await?;
+        Ok(Response::new(event_stream(sub, |e| {
+            v1::ReviewDiscussionResponse { event: Some(e) }
+        })))
     }
 }

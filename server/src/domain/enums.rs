@@ -30,15 +30,19 @@ stored_enum!(
 );
 stored_enum!(
     /// How a round's messages were produced.
-    RoundMode { Parallel = "parallel", Sequential = "sequential", Mention = "mention", Summary = "summary" }
+    RoundMode { Parallel = "parallel", Sequential = "sequential", Mention = "mention", Summary = "summary", Review = "review" }
 );
 stored_enum!(
     /// Who wrote a message.
-    MessageRole { User = "user", Model = "model", Summary = "summary" }
+    MessageRole { User = "user", Model = "model", Summary = "summary", Reviewer = "reviewer", Judge = "judge" }
 );
 stored_enum!(
     /// How a message ended (or that it is still being written).
     MessageStatus { Streaming = "streaming", Complete = "complete", Failed = "failed", Interrupted = "interrupted" }
+);
+stored_enum!(
+    /// What a run until consensus concluded.
+    DiscussionOutcome { Consensus = "consensus", NoConsensus = "no_consensus" }
 );
 stored_enum!(
     /// Why a model call failed, for programs to act on (the human text is

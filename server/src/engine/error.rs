@@ -27,6 +27,14 @@ impl EngineError {
         Self::NotFound(format!("discussion {id} not found"))
     }
 
+    /// A second run on a discussion while one is going.
+    pub(crate) fn run_in_progress() -> Self {
+        Self::FailedPrecondition(
+            "a run is already in progress in this discussion: wait for it, watch it, or stop it"
+                .into(),
+        )
+    }
+
     pub(crate) fn project_not_found(id: &str) -> Self {
         Self::NotFound(format!("project {id} not found"))
     }

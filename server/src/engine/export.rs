@@ -3,7 +3,7 @@
 //! Markdown, fences and HTML cannot break the document around it.
 
 use super::DiscussionView;
-use crate::domain::{MessageRole, MessageStatus, RoundMode};
+use crate::domain::{DiscussionOutcome, MessageRole, MessageStatus, Review, RoundMode, Standing};
 use crate::store::ProjectRecord;
 
 /// Document formats.
@@ -74,7 +74,16 @@ fn markdown(view: &DiscussionView, project: &ProjectRecord) -> String {
         civil_datetime(d.create_time)
     ));
     out.push_str(&format!("- **Kind:** {}\n", d.kind.as_str()));
-    out.push_str(&format!("- **Status:** {}\n\n", d.status.as_str()));
+    out.push_str(&format!("- **Status:** {}\n", d.status.as_str()));
+    match d.outcome {
+        Some(DiscussionOutcome::Consensus) => out.push_str(&format!(
+            "- **Outcome:** consensus after round {}\n",
+            d.consensus_round
+        )),
+        Some(DiscussionOutcome::NoConsensus) => out.push_str("- **Outcome:** no consensus\n"),
+        None => {}
+    }
+    out.push('\n');
     out.push_str("## Question\n\n");
     out.push_str(&sanitize(&d.question));
     out.push_str("\n\n");
@@ -84,14 +93,23 @@ fn markdown(view: &DiscussionView, project: &ProjectRecord) -> String {
             RoundMode::Sequential => format!("Round {} · in turns", round.number),
             RoundMode::Mention => format!("Round {} · mention", round.number),
             RoundMode::Summary => "Consensus summary".to_owned(),
+            RoundMode::Review => format!(
+                "Round {} · anonymous peer review of round {}",
+                round.number, round.reviewed_round
+            ),
         };
         out.push_str(&format!("## {heading}\n\n"));
+        if round.mode == RoundMode::Review {
+            out.push_str(&leaderboard(&round.ranking()));
+        }
         for m in &round.messages {
             let who = match m.role {
                 MessageRole::User if m.author_name.is_empty() => format!("You → @{}", m.model),
                 MessageRole::User => format!("{} → @{}", m.author_name, m.model),
                 MessageRole::Model => m.model.clone(),
                 MessageRole::Summary => format!("Summary by {}", m.model),
+                MessageRole::Reviewer => format!("Review by {}", m.model),
+                MessageRole::Judge => format!("Judgement by {}", m.model),
             };
             let mark = match m.status {
                 MessageStatus::Complete => "",
@@ -115,6 +133,16 @@ fn markdown(view: &DiscussionView, project: &ProjectRecord) -> String {
                 out.push_str(&sanitize(&m.content));
                 out.push_str("\n\n");
             }
+            if let Some(review) = &m.review {
+                out.push_str(&review_lines(review));
+            }
+            if m.role == MessageRole::Judge {
+                out.push_str(match m.consensus {
+                    Some(true) => "**Verdict:** consensus\n\n",
+                    Some(false) => "**Verdict:** no consensus\n\n",
+                    None => "**Verdict:** none given\n\n",
+                });
+            }
             if m.role != MessageRole::User {
                 out.push_str(&format!(
                     "<sub>{} ms · {} prompt + {} completion tokens · ${:.4}</sub>\n\n",
@@ -131,6 +159,58 @@ fn markdown(view: &DiscussionView, project: &ProjectRecord) -> String {
         view.usage.prompt_tokens, view.usage.completion_tokens, view.usage.cost_usd
     ));
     out
+}
+
+/// A review round's leaderboard as a table; a note when no review could be read.
+fn leaderboard(standings: &[Standing]) -> String {
+    if standings.is_empty() {
+        return "_No review could be read, so there is no leaderboard._\n\n".to_owned();
+    }
+    let mut out = String::from(
+        "### Leaderboard\n\n| # | model | average rank | votes |\n| ---: | --- | ---: | ---: |\n",
+    );
+    for s in standings {
+        out.push_str(&format!(
+            "| {} | `{}` | {:.2} | {} |\n",
+            s.place,
+            code(&s.model),
+            s.average_rank,
+            s.votes
+        ));
+    }
+    out.push('\n');
+    out
+}
+
+/// What a reviewer saw and concluded: its labels and its ranking.
+fn review_lines(review: &Review) -> String {
+    let labels: Vec<String> = review
+        .labels
+        .iter()
+        .map(|l| format!("{} = `{}`", inline(&l.label), code(&l.model)))
+        .collect();
+    let ranking = if review.unparsed.is_empty() {
+        review
+            .ranking
+            .iter()
+            .map(|m| format!("`{}`", code(m)))
+            .collect::<Vec<_>>()
+            .join(" > ")
+    } else {
+        format!(
+            "not readable ({}); left out of the leaderboard",
+            inline(&review.unparsed)
+        )
+    };
+    format!(
+        "**Labels:** {}\n\n**Ranking:** {ranking}\n\n",
+        labels.join(", ")
+    )
+}
+
+/// Text for inside a code span of our own Markdown.
+fn code(text: &str) -> String {
+    text.replace('`', "'").replace(['\n', '\r'], " ")
 }
 
 /// Text for a single line of our own Markdown (headings, list items).

@@ -63,6 +63,8 @@ impl Engine {
             status: DiscussionStatus::Running,
             create_time: now,
             update_time: now,
+            outcome: None,
+            consensus_round: 0,
         };
         let token = run_token();
         self.inner
@@ -105,9 +107,7 @@ impl Engine {
         match begun {
             BeginRun::Started => {}
             BeginRun::AlreadyRunning => {
-                return Err(EngineError::FailedPrecondition(
-                    "a run is already in progress in this discussion: wait for it, watch it, or stop it".into(),
-                ));
+                return Err(EngineError::run_in_progress());
             }
             BeginRun::Stopped => {
                 return Err(EngineError::FailedPrecondition(

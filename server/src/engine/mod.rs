@@ -12,6 +12,7 @@
 //! `replicas` (runs across replicas: publishing to Redis, following another
 //! replica's run through it, stops sent to the owner).
 
+mod consensus;
 mod error;
 pub mod export;
 mod hub;
@@ -24,6 +25,8 @@ mod open_discussion;
 pub mod prompt;
 mod remote_watch;
 mod replicas;
+pub mod review;
+mod review_discussion;
 mod run;
 mod speaker;
 mod start_discussion;
@@ -105,6 +108,9 @@ pub(crate) struct Inner {
     scale: ScaleOut,
     /// Runs of other replicas followed here for local watchers.
     remotes: replicas::Remotes,
+    /// Shuffles reviewers' anonymous labels; seeded from `Limits::review_seed`
+    /// when set, so a test sees the same labels every time.
+    review_rng: Mutex<rand::rngs::StdRng>,
 }
 
 /// How far seq jumps after a crash, past deltas that were never stored.
@@ -166,12 +172,16 @@ impl Engine {
             inner: Arc::new(Inner {
                 store,
                 llm,
-                limits,
                 runs: Mutex::new(HashMap::new()),
                 tracker: TaskTracker::new(),
                 closing: CancellationToken::new(),
                 scale,
                 remotes: Mutex::new(HashMap::new()),
+                review_rng: Mutex::new(match limits.review_seed {
+                    Some(seed) => rand::SeedableRng::seed_from_u64(seed),
+                    None => rand::SeedableRng::from_os_rng(),
+                }),
+                limits,
             }),
         }
     }

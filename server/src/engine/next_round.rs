@@ -11,7 +11,15 @@ impl Engine {
         owner: &Principal,
         discussion_id: &str,
     ) -> Result<Subscription, EngineError> {
-        self.launch_continued(owner, discussion_id, Plan::Sequential { rounds: 1 }, None)
-            .await
+        self.launch_continued(
+            owner,
+            discussion_id,
+            Plan::Sequential {
+                rounds: 1,
+                until_consensus: false,
+            },
+            None,
+        )
+        .await
     }
 }

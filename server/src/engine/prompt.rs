@@ -50,6 +50,9 @@ impl Transcript {
                 match m.role {
                     MessageRole::User => t.push_user(&m.model, &m.content),
                     MessageRole::Model | MessageRole::Summary => t.push(&m.model, &m.content),
+                    // Reviews speak of anonymous labels and judgements of the
+                    // talk itself: neither is part of the discussion.
+                    MessageRole::Reviewer | MessageRole::Judge => {}
                 }
             }
         }
@@ -89,6 +92,12 @@ impl Transcript {
         }
     }
 
+    /// The rounds that fit `budget_tokens` with nobody labelled as "you",
+    /// for a reader outside the talk (the judge of a run until consensus).
+    pub fn rendered(&self, budget_tokens: usize) -> String {
+        self.render("", budget_tokens, RESERVE_TOKENS)
+    }
+
     /// Renders the rounds that fit `budget_tokens`, dropping the oldest first
     /// but never the latest round that has entries.
     fn render(&self, me: &str, budget_tokens: usize, reserve_tokens: usize) -> String {
@@ -123,6 +132,7 @@ fn render_rounds(rounds: &[&TranscriptRound], me: &str, omitted: bool) -> String
             RoundMode::Sequential => "in turns",
             RoundMode::Mention => "the user addressed one participant",
             RoundMode::Summary => "consensus summary",
+            RoundMode::Review => "anonymous peer review",
         };
         out.push_str(&format!("=== Round {} ({how}) ===\n\n", r.number));
         for e in &r.entries {

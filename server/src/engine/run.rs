@@ -9,7 +9,10 @@ use super::lease::{self, LeaseEnd};
 use super::prompt::{self, Transcript};
 use super::speaker::{Speaker, Turn};
 use super::{ActiveRun, CancelReason, Inner};
-use crate::domain::{DiscussionStatus, MessageRole, MessageStatus, RoundMode};
+use super::{consensus, review, review_discussion};
+use crate::domain::{
+    DiscussionOutcome, DiscussionStatus, MessageRole, MessageStatus, Review, RoundMode,
+};
 use crate::store::{
     DiscussionRecord, MessageRecord, ProjectRecord, RoundRecord, StoreError, UsageTotals,
 };
@@ -20,8 +23,9 @@ use crate::wire;
 pub enum Plan {
     /// One round where every model answers the question at once.
     Parallel,
-    /// `rounds` rounds in turns.
-    Sequential { rounds: u32 },
+    /// `rounds` rounds in turns; `until_consensus`: a judge after each
+    /// round, and the run stops at the first agreement.
+    Sequential { rounds: u32, until_consensus: bool },
     /// The user (named `author_name`, possibly empty) speaks to one model.
     Mention {
         model: String,
@@ -30,6 +34,8 @@ pub enum Plan {
     },
     /// A consensus summary by `model` (or the project's default).
     Summary { model: Option<String> },
+    /// Anonymous peer review of round `round`'s answers.
+    Review { round: u32 },
 }
 
 impl Plan {
@@ -40,6 +46,7 @@ impl Plan {
             Plan::Sequential { .. } => "sequential",
             Plan::Mention { .. } => "mention",
             Plan::Summary { .. } => "summary",
+            Plan::Review { .. } => "review",
         }
     }
 }
@@ -121,8 +128,11 @@ impl RunContext {
     }
 
     async fn end_round(&self, number: u32) {
-        self.publish(Payload::RoundCompleted(v1::RoundCompleted { number }))
-            .await;
+        self.publish(Payload::RoundCompleted(v1::RoundCompleted {
+            number,
+            ..Default::default()
+        }))
+        .await;
     }
 }
 
@@ -284,21 +294,31 @@ async fn run_plan(ctx: &RunContext, plan: Plan, rounds: &[RoundRecord]) -> Resul
     let mut transcript = Transcript::from_rounds(&ctx.discussion.question, rounds);
     match plan {
         Plan::Parallel => parallel_round(ctx, &mut transcript).await,
-        Plan::Sequential { rounds } => {
-            for _ in 0..rounds {
+        Plan::Sequential {
+            rounds: count,
+            until_consensus,
+        } => {
+            for i in 1..=count {
                 if ctx.cancelled() {
                     break;
                 }
-                sequential_round(ctx, &mut transcript).await?;
+                let judging = until_consensus.then_some(Judging {
+                    judged: i,
+                    last: i == count,
+                });
+                if sequential_round(ctx, &mut transcript, judging).await? == Verdict::Agreed {
+                    break;
+                }
             }
             Ok(())
         }
+        Plan::Review { round } => review_round(ctx, &mut transcript, rounds, round).await,
         Plan::Mention {
             model,
             content,
             author_name,
         } => mention_round(ctx, &mut transcript, &model, &content, &author_name).await,
-        Plan::Summary { model } => summary_round(ctx, &mut transcript, model).await,
+        Plan::Summary { model } => summary_round(ctx, &mut transcript, rounds, model).await,
     }
 }
 
@@ -321,6 +341,7 @@ async fn parallel_round(ctx: &RunContext, transcript: &mut Transcript) -> Result
             model: model.clone(),
             role: MessageRole::Model,
             messages,
+            conclude: None,
             fallbacks: ctx.fallbacks(model),
         })
     });
@@ -332,7 +353,26 @@ async fn parallel_round(ctx: &RunContext, transcript: &mut Transcript) -> Result
     Ok(())
 }
 
-async fn sequential_round(ctx: &RunContext, transcript: &mut Transcript) -> Result<(), StoreError> {
+/// A round of a run until consensus: which judged round of the run it is,
+/// and whether it is the last one allowed.
+struct Judging {
+    judged: u32,
+    last: bool,
+}
+
+/// What the judge of a round said.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Verdict {
+    Agreed,
+    /// No agreement, no judge, or a judgement cut short.
+    NotAgreed,
+}
+
+async fn sequential_round(
+    ctx: &RunContext,
+    transcript: &mut Transcript,
+    judging: Option<Judging>,
+) -> Result<Verdict, StoreError> {
     let models = ctx.project.models.clone();
     let number = ctx
         .begin_round(RoundMode::Sequential, models.clone(), transcript)
@@ -350,13 +390,212 @@ async fn sequential_round(ctx: &RunContext, transcript: &mut Transcript) -> Resu
                 model: model.clone(),
                 role: MessageRole::Model,
                 messages,
+                conclude: None,
                 fallbacks: ctx.fallbacks(model),
             })
             .await;
         heard(transcript, &answer);
     }
-    ctx.end_round(number).await;
+    let mut completed = v1::RoundCompleted {
+        number,
+        ..Default::default()
+    };
+    let mut verdict = Verdict::NotAgreed;
+    if let Some(judging) = judging.filter(|_| !ctx.cancelled()) {
+        let position = u32::try_from(models.len()).unwrap_or(u32::MAX);
+        if let Some(agreed) = judge(ctx, transcript, number, position).await {
+            completed.consensus = Some(agreed);
+            completed.judged_rounds = judging.judged;
+            let outcome = if agreed {
+                verdict = Verdict::Agreed;
+                Some(DiscussionOutcome::Consensus)
+            } else {
+                judging.last.then_some(DiscussionOutcome::NoConsensus)
+            };
+            if let Some(outcome) = outcome {
+                // Committed before it is announced: what a client has seen,
+                // GetDiscussion shows.
+                ctx.inner
+                    .store
+                    .set_outcome(&ctx.discussion.id, outcome, number)
+                    .await?;
+                completed.outcome = wire::discussion_outcome(Some(outcome)) as i32;
+            }
+        }
+    }
+    ctx.publish(Payload::RoundCompleted(completed)).await;
+    Ok(verdict)
+}
+
+/// The judge (the project's summarizer, else its first model) reads the
+/// discussion after round `number` and says whether the participants agree.
+/// `None` when the judgement was cut short by a stop; a failed or
+/// unreadable judgement counts as no.
+async fn judge(
+    ctx: &RunContext,
+    transcript: &Transcript,
+    number: u32,
+    position: u32,
+) -> Option<bool> {
+    let judge = default_model(&ctx.project);
+    let messages = consensus::judge_messages(
+        &transcript.question,
+        &ctx.project.name,
+        &ctx.project.models,
+        &transcript.rendered(ctx.budget(&judge)),
+        number,
+    );
+    let judgement = ctx
+        .speaker(number)
+        .speak(Turn {
+            position,
+            fallbacks: ctx.fallbacks(&judge),
+            model: judge,
+            role: MessageRole::Judge,
+            messages,
+            conclude: Some(Box::new(|m: &mut MessageRecord| {
+                m.consensus = match m.status {
+                    MessageStatus::Interrupted | MessageStatus::Streaming => None,
+                    MessageStatus::Complete => Some(consensus::agreed(&m.content)),
+                    MessageStatus::Failed => Some(false),
+                };
+            })),
+        })
+        .await;
+    judgement.consensus
+}
+
+/// The project's summarizer, else its first model: who sums up and judges.
+fn default_model(project: &ProjectRecord) -> String {
+    Some(project.summarizer_model.clone())
+        .filter(|m| !m.is_empty())
+        .or_else(|| project.models.first().cloned())
+        .unwrap_or_default()
+}
+
+/// Every project model that has someone else's answer to judge ranks the
+/// others' answers of round `reviewed`, each under labels shuffled for it;
+/// the round ends with the leaderboard.
+async fn review_round(
+    ctx: &RunContext,
+    transcript: &mut Transcript,
+    rounds: &[RoundRecord],
+    reviewed: u32,
+) -> Result<(), StoreError> {
+    let answers: Vec<review::Answer> = rounds
+        .iter()
+        .filter(|r| r.number == reviewed)
+        .flat_map(|r| r.messages.iter())
+        .filter(|m| review_discussion::is_answer(m))
+        .map(|m| review::Answer {
+            model: m.model.clone(),
+            content: m.content.clone(),
+        })
+        .collect();
+    let reviewers: Vec<String> = ctx
+        .project
+        .models
+        .iter()
+        .filter(|r| answers.iter().any(|a| a.model != **r))
+        .cloned()
+        .collect();
+    let number = ctx
+        .last_round
+        .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        + 1;
+    ctx.inner
+        .store
+        .create_review_round(&ctx.discussion.id, number, reviewed)
+        .await;
+    ctx.publish(Payload::RoundStarted(v1::RoundStarted {
+        number,
+        mode: wire::round_mode(RoundMode::Review) as i32,
+        models: reviewers.clone(),
+    }))
+    .await;
+    transcript.begin_round(number, RoundMode::Review);
+    // Every label is drawn before any call, in the project's order, so a
+    // seeded generator gives the same labels however the calls interleave.
+    let shown: Vec<Vec<(review::Label, &review::Answer)>> = {
+        let mut rng = ctx
+            .inner
+            .review_rng
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        reviewers
+            .iter()
+            .map(|r| review::labelled_for(&answers, r, &mut *rng))
+            .collect()
+    };
+    let mut everyone: Vec<String> = ctx.project.models.clone();
+    everyone.extend(answers.iter().map(|a| a.model.clone()));
+    let speaker = ctx.speaker(number);
+    let turns = reviewers
+        .iter()
+        .zip(&shown)
+        .enumerate()
+        .map(|(position, (reviewer, shown))| {
+            let messages = review::review_messages(
+                &transcript.question,
+                shown,
+                &everyone,
+                ctx.budget(reviewer),
+            );
+            let labels: Vec<review::Label> = shown.iter().map(|(l, _)| l.clone()).collect();
+            speaker.speak(Turn {
+                position: u32::try_from(position).unwrap_or(u32::MAX),
+                model: reviewer.clone(),
+                fallbacks: ctx.fallbacks(reviewer),
+                role: MessageRole::Reviewer,
+                messages,
+                conclude: Some(Box::new(move |m: &mut MessageRecord| {
+                    conclude_review(m, labels)
+                })),
+            })
+        });
+    let reviews = futures::future::join_all(turns).await;
+    let round = RoundRecord {
+        number,
+        mode: RoundMode::Review,
+        messages: reviews,
+        reviewed_round: reviewed,
+    };
+    ctx.publish(Payload::RoundCompleted(v1::RoundCompleted {
+        number,
+        ranking: wire::ranking(&round.ranking()),
+        ..Default::default()
+    }))
+    .await;
     Ok(())
+}
+
+/// A finished review: the labels it saw, and its ranking as model ids when
+/// one can be read from a complete text; otherwise why not.
+fn conclude_review(m: &mut MessageRecord, labels: Vec<review::Label>) {
+    let names: Vec<String> = labels.iter().map(|l| l.label.clone()).collect();
+    let (ranking, unparsed) = match m.status {
+        MessageStatus::Complete => match review::parse_ranking(&m.content, &names) {
+            review::ParsedRanking::Ranked(order) => (
+                order
+                    .iter()
+                    .filter_map(|label| labels.iter().find(|l| l.label == *label))
+                    .map(|l| l.model.clone())
+                    .collect(),
+                String::new(),
+            ),
+            review::ParsedRanking::Unparsed(why) => (Vec::new(), why),
+        },
+        MessageStatus::Interrupted | MessageStatus::Streaming => (
+            Vec::new(),
+            "the review was stopped before it was complete".to_owned(),
+        ),
+        MessageStatus::Failed => (Vec::new(), "the review failed".to_owned()),
+    };
+    m.review = Some(Review {
+        labels,
+        ranking,
+        unparsed,
+    });
 }
 
 async fn mention_round(
@@ -380,6 +619,7 @@ async fn mention_round(
             model: model.to_owned(),
             role: MessageRole::Model,
             messages,
+            conclude: None,
             fallbacks: ctx.fallbacks(model),
         })
         .await;
@@ -391,18 +631,27 @@ async fn mention_round(
 async fn summary_round(
     ctx: &RunContext,
     transcript: &mut Transcript,
+    rounds: &[RoundRecord],
     model: Option<String>,
 ) -> Result<(), StoreError> {
-    let model = model
-        .or_else(|| {
-            (!ctx.project.summarizer_model.is_empty()).then(|| ctx.project.summarizer_model.clone())
-        })
-        .or_else(|| ctx.project.models.first().cloned())
-        .unwrap_or_default();
+    let model = model.unwrap_or_else(|| default_model(&ctx.project));
     let number = ctx
         .begin_round(RoundMode::Summary, vec![model.clone()], transcript)
         .await;
-    let messages = prompt::summary_messages(&ctx.project, &model, transcript, ctx.budget(&model));
+    let mut messages =
+        prompt::summary_messages(&ctx.project, &model, transcript, ctx.budget(&model));
+    // After a peer review the chairman is told its leaderboard.
+    let review = rounds
+        .iter()
+        .rev()
+        .filter(|r| r.mode == RoundMode::Review)
+        .map(|r| (r.reviewed_round, r.ranking()))
+        .find(|(_, standings)| !standings.is_empty());
+    if let (Some((reviewed, standings)), Some(last)) = (review, messages.last_mut()) {
+        last.content.push_str("\n\n");
+        last.content
+            .push_str(&review::ranking_note(reviewed, &standings));
+    }
     let answer = ctx
         .speaker(number)
         .speak(Turn {
@@ -411,6 +660,7 @@ async fn summary_round(
             model,
             role: MessageRole::Summary,
             messages,
+            conclude: None,
         })
         .await;
     heard(transcript, &answer);

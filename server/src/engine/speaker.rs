@@ -39,10 +39,16 @@ pub(super) struct Turn {
     pub model: String,
     pub role: MessageRole,
     pub messages: Vec<ChatMessage>,
+    /// What the message concludes from its text once it ended (a review's
+    /// ranking, a judge's verdict), set before it is stored and announced.
+    pub conclude: Option<Conclude>,
     /// Models that answer for `model`, in order, when it fails before its
     /// first token.
     pub fallbacks: Vec<String>,
 }
+
+/// Reads a finished message and fills in what it concludes.
+pub(super) type Conclude = Box<dyn FnOnce(&mut MessageRecord) + Send>;
 
 enum Ending {
     Complete,
@@ -90,6 +96,8 @@ impl Speaker<'_> {
             reasoning: String::new(),
             queue_ms: 0,
             author_name: String::new(),
+            review: None,
+            consensus: None,
         }
     }
 
@@ -146,6 +154,7 @@ impl Speaker<'_> {
 
         let started = Instant::now();
         let mut first_token = None;
+        let conclude = turn.conclude;
         let mut fallbacks = turn.fallbacks.into_iter();
         let mut caller = turn.model.clone();
         let ending = loop {
@@ -206,6 +215,9 @@ impl Speaker<'_> {
                 m.status = MessageStatus::Interrupted;
                 m.error = "stopped before the answer was complete".into();
             }
+        }
+        if let Some(conclude) = conclude {
+            conclude(&mut m);
         }
         if let Err(e) = self.store.save_message(&m).await {
             // What a client has seen completed, GetDiscussion must return:

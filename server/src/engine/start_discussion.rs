@@ -17,16 +17,20 @@ pub enum StartTarget {
 }
 
 impl Engine {
-    /// Discussion in turns: a new one on `topic`, or more rounds of an existing one.
+    /// Discussion in turns: a new one on `topic`, or more rounds of an existing
+    /// one; `until_consensus` judges each round and stops at agreement, so
+    /// `rounds` is then the most.
     #[tracing::instrument(skip(self, target), fields(principal = %owner))]
     pub async fn start(
         &self,
         owner: &Principal,
         target: StartTarget,
         rounds: u32,
+        until_consensus: bool,
     ) -> Result<Subscription, EngineError> {
         let plan = Plan::Sequential {
             rounds: self.rounds(rounds)?,
+            until_consensus,
         };
         match target {
             StartTarget::New { project_id, topic } => {

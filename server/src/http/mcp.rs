@@ -97,7 +97,7 @@ impl Council for EngineCouncil {
             project_id: project_id.to_owned(),
             topic: self.text(topic, "topic")?,
         };
-        Ok(events(self.0.start(&owner, target, rounds).await?))
+        Ok(events(self.0.start(&owner, target, rounds, false).await?))
     }
 
     async fn summarize(&self, ext: &Extensions, discussion_id: &str) -> Result<Events, Status> {

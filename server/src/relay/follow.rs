@@ -310,7 +310,10 @@ mod tests {
         // A later durable event reaches into the waiting entry's range.
         let got = f.on_stored(vec![event(
             6,
-            Payload::RoundCompleted(v1::RoundCompleted { number: 1 }),
+            Payload::RoundCompleted(v1::RoundCompleted {
+                number: 1,
+                ..Default::default()
+            }),
         )]);
         assert_eq!(
             seqs(&got),

@@ -7,9 +7,9 @@ use sqlx::any::AnyRow;
 use super::RecoveryEvent;
 use super::writer::{Command, Statement};
 use super::{DiscussionRecord, PageCursor, Store, StoreError, now_ms, to_i64};
-use crate::domain::{DiscussionKind, DiscussionStatus};
+use crate::domain::{DiscussionKind, DiscussionOutcome, DiscussionStatus};
 
-const COLUMNS: &str = "id, project_id, owner, kind, question, status, create_time, update_time";
+const COLUMNS: &str = "id, project_id, owner, kind, question, status, create_time, update_time, outcome, consensus_round";
 
 /// Outcome of trying to start a run on a discussion.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -132,6 +132,30 @@ impl Store {
         .await
     }
 
+    /// Records what a run until consensus concluded: `outcome`, and for a
+    /// consensus the round it was reached in. Returns once committed.
+    #[tracing::instrument(level = "debug", skip(self), fields(discussion = %id))]
+    pub async fn set_outcome(
+        &self,
+        id: &str,
+        outcome: DiscussionOutcome,
+        round: u32,
+    ) -> Result<(), StoreError> {
+        let round = if outcome == DiscussionOutcome::Consensus {
+            round
+        } else {
+            0
+        };
+        self.statement(|reply| Statement::SetOutcome {
+            id: id.to_owned(),
+            outcome: Some(outcome),
+            round,
+            time: now_ms(),
+            reply,
+        })
+        .await
+    }
+
     /// Marks a discussion STOPPED whatever its state.
     #[tracing::instrument(level = "debug", skip(self), fields(discussion = %id))]
     pub async fn mark_stopped(&self, id: &str) -> Result<(), StoreError> {
@@ -186,6 +210,7 @@ impl Store {
 fn discussion_from_row(row: &AnyRow) -> Result<DiscussionRecord, StoreError> {
     let kind: String = row.try_get("kind")?;
     let status: String = row.try_get("status")?;
+    let outcome: String = row.try_get("outcome")?;
     Ok(DiscussionRecord {
         id: row.try_get("id")?,
         project_id: row.try_get("project_id")?,
@@ -197,5 +222,13 @@ fn discussion_from_row(row: &AnyRow) -> Result<DiscussionRecord, StoreError> {
             .ok_or_else(|| StoreError::Corrupt(format!("discussion status {status:?}")))?,
         create_time: row.try_get("create_time")?,
         update_time: row.try_get("update_time")?,
+        outcome: match outcome.as_str() {
+            "" => None,
+            text => Some(
+                DiscussionOutcome::parse(text)
+                    .ok_or_else(|| StoreError::Corrupt(format!("discussion outcome {text:?}")))?,
+            ),
+        },
+        consensus_round: u32::try_from(row.try_get::<i64, _>("consensus_round")?).unwrap_or(0),
     })
 }

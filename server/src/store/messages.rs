@@ -6,11 +6,11 @@ use sqlx::any::AnyRow;
 
 use super::writer::Command;
 use super::{MessageRecord, RoundRecord, Store, StoreError, UsageTotals, now_ms};
-use crate::domain::{FailureReason, MessageRole, MessageStatus, RoundMode};
+use crate::domain::{FailureReason, MessageRole, MessageStatus, Review, RoundMode};
 
 const COLUMNS: &str = "id, discussion_id, round, position, role, model, content, status, error, \
      prompt_tokens, completion_tokens, cost_usd, latency_ms, create_time, author_name, \
-     failure_reason, answered_by, reasoning, queue_ms";
+     failure_reason, answered_by, reasoning, queue_ms, review, consensus";
 
 impl Store {
     /// Queues round `number` (the run knows the rounds before it) without
@@ -22,6 +22,21 @@ impl Store {
             discussion_id: discussion_id.to_owned(),
             number,
             mode,
+            reviewed_round: 0,
+            time: now_ms(),
+        })
+        .await;
+    }
+
+    /// Queues review round `number`, which reviews round `reviewed`, like
+    /// [`Store::create_round`].
+    #[tracing::instrument(level = "debug", skip(self), fields(discussion = %discussion_id))]
+    pub async fn create_review_round(&self, discussion_id: &str, number: u32, reviewed: u32) {
+        self.queue(Command::Round {
+            discussion_id: discussion_id.to_owned(),
+            number,
+            mode: RoundMode::Review,
+            reviewed_round: reviewed,
             time: now_ms(),
         })
         .await;
@@ -47,7 +62,7 @@ impl Store {
     #[tracing::instrument(level = "debug", skip(self), fields(discussion = %discussion_id))]
     pub async fn load_rounds(&self, discussion_id: &str) -> Result<Vec<RoundRecord>, StoreError> {
         let rounds =
-            sqlx::query("SELECT number, mode FROM rounds WHERE discussion_id = $1 ORDER BY number")
+            sqlx::query("SELECT number, mode, reviewed_round FROM rounds WHERE discussion_id = $1 ORDER BY number")
                 .bind(discussion_id)
                 .fetch_all(&self.pool)
                 .await?;
@@ -59,6 +74,8 @@ impl Store {
                 mode: RoundMode::parse(&mode)
                     .ok_or_else(|| StoreError::Corrupt(format!("round mode {mode:?}")))?,
                 messages: Vec::new(),
+                reviewed_round: u32::try_from(row.try_get::<i64, _>("reviewed_round")?)
+                    .unwrap_or(0),
             });
         }
         let messages = sqlx::query(AssertSqlSafe(format!(
@@ -99,6 +116,8 @@ impl Store {
 fn message_from_row(row: &AnyRow) -> Result<MessageRecord, StoreError> {
     let role: String = row.try_get("role")?;
     let status: String = row.try_get("status")?;
+    let review: String = row.try_get("review")?;
+    let consensus: String = row.try_get("consensus")?;
     let u = |name: &str| -> Result<u64, StoreError> {
         Ok(u64::try_from(row.try_get::<i64, _>(name)?).unwrap_or(0))
     };
@@ -123,6 +142,28 @@ fn message_from_row(row: &AnyRow) -> Result<MessageRecord, StoreError> {
         answered_by: row.try_get("answered_by")?,
         reasoning: row.try_get("reasoning")?,
         queue_ms: u("queue_ms")?,
+        review: if review.is_empty() {
+            None
+        } else {
+            Some(
+                Review::from_json(&review)
+                    .map_err(|e| StoreError::Corrupt(format!("message review: {e}")))?,
+            )
+        },
+        consensus: match consensus.as_str() {
+            "yes" => Some(true),
+            "no" => Some(false),
+            _ => None,
+        },
         author_name: row.try_get("author_name")?,
     })
+}
+
+/// The stored form of a judge's verdict.
+pub(super) fn consensus_text(consensus: Option<bool>) -> &'static str {
+    match consensus {
+        Some(true) => "yes",
+        Some(false) => "no",
+        None => "",
+    }
 }

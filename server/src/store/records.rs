@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 
 use crate::domain::{
-    DiscussionKind, DiscussionStatus, FailureReason, Fallbacks, MessageRole, MessageStatus,
-    ModelList, ProjectName, RoundMode,
+    DiscussionKind, DiscussionOutcome, DiscussionStatus, FailureReason, Fallbacks, MessageRole,
+    MessageStatus, ModelList, ProjectName, Review, RoundMode, Standing, leaderboard,
 };
 
 /// A project to create.
@@ -43,6 +43,10 @@ pub struct DiscussionRecord {
     pub status: DiscussionStatus,
     pub create_time: i64,
     pub update_time: i64,
+    /// What the last run until consensus concluded; `None` if none did.
+    pub outcome: Option<DiscussionOutcome>,
+    /// With outcome CONSENSUS: the round it was reached in (else 0).
+    pub consensus_round: u32,
 }
 
 /// A stored round with its messages in order.
@@ -51,6 +55,47 @@ pub struct RoundRecord {
     pub number: u32,
     pub mode: RoundMode,
     pub messages: Vec<MessageRecord>,
+    /// A review round: the round it reviewed (else 0).
+    pub reviewed_round: u32,
+}
+
+impl RoundRecord {
+    /// A review round's leaderboard over the reviews that could be read;
+    /// derived from the stored reviews, so it can never disagree with them.
+    /// Ties beyond mean rank and votes follow the reviewers' (the project's) order.
+    pub fn ranking(&self) -> Vec<Standing> {
+        let order: Vec<String> = self
+            .messages
+            .iter()
+            .map(|m| m.model.clone())
+            .chain(
+                self.messages
+                    .iter()
+                    .flat_map(|m| m.review.iter().flat_map(|r| r.labels.iter()))
+                    .map(|l| l.model.clone()),
+            )
+            .fold(Vec::new(), |mut seen, m| {
+                if !seen.contains(&m) {
+                    seen.push(m);
+                }
+                seen
+            });
+        leaderboard(
+            self.messages
+                .iter()
+                .filter_map(|m| m.review.as_ref().and_then(Review::parsed)),
+            &order,
+        )
+    }
+
+    /// A judged round's verdict: that of its judge's message, if any.
+    pub fn consensus(&self) -> Option<bool> {
+        self.messages
+            .iter()
+            .rev()
+            .find(|m| m.role == MessageRole::Judge)
+            .and_then(|m| m.consensus)
+    }
 }
 
 /// A stored message.
@@ -80,6 +125,10 @@ pub struct MessageRecord {
     pub queue_ms: u64,
     /// Who wrote a USER message, as the client named them (may be empty).
     pub author_name: String,
+    /// A reviewer's message: the labels it saw and its ranking.
+    pub review: Option<Review>,
+    /// A judge's message: its verdict, when it gave one.
+    pub consensus: Option<bool>,
 }
 
 /// Usage summed over a discussion.

@@ -81,21 +81,22 @@ pub(super) async fn write_discussions(
 pub(super) async fn write_rounds(
     tx: &mut Transaction<'_, Any>,
     backend: Backend,
-    rows: &[(&String, u32, RoundMode, i64)],
+    rows: &[(&String, u32, RoundMode, u32, i64)],
 ) -> Result<(), sqlx::Error> {
     if rows.is_empty() {
         return Ok(());
     }
     let sql = format!(
-        "INSERT INTO rounds (discussion_id, number, mode, create_time) VALUES {}",
-        placeholders(backend, rows.len(), 4)
+        "INSERT INTO rounds (discussion_id, number, mode, reviewed_round, create_time) VALUES {}",
+        placeholders(backend, rows.len(), 5)
     );
     let mut q = sqlx::query(AssertSqlSafe(sql));
-    for (id, number, mode, time) in rows {
+    for (id, number, mode, reviewed, time) in rows {
         q = q
             .bind((*id).clone())
             .bind(i64::from(*number))
             .bind(mode.as_str())
+            .bind(i64::from(*reviewed))
             .bind(*time);
     }
     q.execute(&mut **tx).await?;
@@ -116,14 +117,15 @@ pub(super) async fn write_messages(
     let sql = format!(
         "INSERT INTO messages (id, discussion_id, round, position, role, model, content, status, error, \
          prompt_tokens, completion_tokens, cost_usd, latency_ms, create_time, update_time, author_name, \
-         failure_reason, answered_by, reasoning, queue_ms) VALUES {} \
+         failure_reason, answered_by, reasoning, queue_ms, review, consensus) VALUES {} \
          ON CONFLICT (id) DO UPDATE SET content = excluded.content, status = excluded.status, \
          error = excluded.error, prompt_tokens = excluded.prompt_tokens, \
          completion_tokens = excluded.completion_tokens, cost_usd = excluded.cost_usd, \
          latency_ms = excluded.latency_ms, update_time = excluded.update_time, \
          failure_reason = excluded.failure_reason, answered_by = excluded.answered_by, \
-         reasoning = excluded.reasoning, queue_ms = excluded.queue_ms{}",
-        placeholders(backend, rows.len(), 20),
+         reasoning = excluded.reasoning, queue_ms = excluded.queue_ms, \
+         review = excluded.review, consensus = excluded.consensus{}",
+        placeholders(backend, rows.len(), 22),
         if partial {
             format!(
                 " WHERE messages.status = '{}'",
@@ -155,7 +157,9 @@ pub(super) async fn write_messages(
             .bind(m.failure_reason.map_or("", |r| r.as_str()))
             .bind(m.answered_by.clone())
             .bind(m.reasoning.clone())
-            .bind(to_i64(m.queue_ms));
+            .bind(to_i64(m.queue_ms))
+            .bind(m.review.as_ref().map(|r| r.to_json()).unwrap_or_default())
+            .bind(super::messages::consensus_text(m.consensus));
     }
     q.execute(&mut **tx).await?;
     Ok(())

@@ -6,7 +6,7 @@ use sqlx::{Any, Row as _, Transaction};
 
 use super::rows::write_events;
 use super::{Backend, BeginRun, ProjectRecord, RecoveryEvent, StoreError, to_i64};
-use crate::domain::{DiscussionStatus, MessageStatus};
+use crate::domain::{DiscussionOutcome, DiscussionStatus, MessageStatus};
 
 /// How an update of a project came out.
 #[derive(Debug)]
@@ -149,6 +149,27 @@ pub(super) async fn mark_stopped(
         "UPDATE discussions SET status = $1, lease_until = 0, update_time = $2 WHERE id = $3",
     )
     .bind(DiscussionStatus::Stopped.as_str())
+    .bind(time)
+    .bind(id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// What a run until consensus concluded (`None` clears it), with the round
+/// of a consensus (0 otherwise).
+pub(super) async fn set_outcome(
+    tx: &mut Transaction<'_, Any>,
+    id: &str,
+    outcome: Option<DiscussionOutcome>,
+    round: u32,
+    time: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE discussions SET outcome = $1, consensus_round = $2, update_time = $3 WHERE id = $4",
+    )
+    .bind(outcome.map_or("", DiscussionOutcome::as_str))
+    .bind(i64::from(round))
     .bind(time)
     .bind(id)
     .execute(&mut **tx)

@@ -25,7 +25,7 @@ use super::{
     Backend, BeginRun, DiscussionRecord, MessageRecord, ProjectRecord, RecoveryEvent, StoreError,
     StoredEvent, is_unique_violation,
 };
-use crate::domain::{DiscussionStatus, RoundMode};
+use crate::domain::{DiscussionOutcome, DiscussionStatus, RoundMode};
 
 /// The outcome of one write: set while its transaction runs, sent once the
 /// transaction committed (or failed).
@@ -70,6 +70,8 @@ pub(super) enum Command {
         discussion_id: String,
         number: u32,
         mode: RoundMode,
+        /// A review round: the round it reviews (else 0).
+        reviewed_round: u32,
         time: i64,
     },
     /// A message still streaming: its row from the start, then the text so
@@ -106,6 +108,14 @@ pub(super) enum Statement {
     /// STOPPED whatever the state.
     MarkStopped {
         id: String,
+        time: i64,
+        reply: Reply<()>,
+    },
+    /// What a run until consensus concluded, and the round of a consensus.
+    SetOutcome {
+        id: String,
+        outcome: Option<DiscussionOutcome>,
+        round: u32,
         time: i64,
         reply: Reply<()>,
     },
@@ -324,7 +334,7 @@ impl Statement {
             | Self::ExtendLease { reply, .. }
             | Self::CreateProject { reply, .. }
             | Self::DeleteProject { reply, .. } => reply.committed(),
-            Self::MarkStopped { reply, .. } => reply.committed(),
+            Self::MarkStopped { reply, .. } | Self::SetOutcome { reply, .. } => reply.committed(),
             Self::Recover { reply, .. } => reply.committed(),
             Self::UpdateProject { reply, .. } => reply.committed(),
         }
@@ -337,7 +347,7 @@ impl Statement {
             | Self::ExtendLease { reply, .. }
             | Self::CreateProject { reply, .. }
             | Self::DeleteProject { reply, .. } => reply.failed(error),
-            Self::MarkStopped { reply, .. } => reply.failed(error),
+            Self::MarkStopped { reply, .. } | Self::SetOutcome { reply, .. } => reply.failed(error),
             Self::Recover { reply, .. } => reply.failed(error),
             Self::UpdateProject { reply, .. } => reply.failed(error),
         }
@@ -367,6 +377,13 @@ impl Statement {
             Self::MarkStopped { id, time, reply } => {
                 reply.set(statements::mark_stopped(tx, id, *time).await?);
             }
+            Self::SetOutcome {
+                id,
+                outcome,
+                round,
+                time,
+                reply,
+            } => reply.set(statements::set_outcome(tx, id, *outcome, *round, *time).await?),
             Self::ExtendLease {
                 id,
                 lease_until,
@@ -419,8 +436,9 @@ async fn write_all(
                     discussion_id,
                     number,
                     mode,
+                    reviewed_round,
                     time,
-                } => rounds.push((discussion_id, *number, *mode, *time)),
+                } => rounds.push((discussion_id, *number, *mode, *reviewed_round, *time)),
                 Command::Message(m, time, _) => messages.push((m, *time)),
                 Command::Streaming(m, time) => {
                     // One row per id in a statement: the latest text wins.

@@ -50,6 +50,7 @@ pub(super) async fn open(ctx: &mut Ctx, question: &str) -> HandlerResult {
 }
 
 pub(super) async fn discuss(ctx: &mut Ctx, args: &str) -> HandlerResult {
+    let (until_consensus, args) = commands::parse_until(args);
     let (rounds, topic) = commands::parse_discuss(args);
     if let Some(rounds) = rounds.filter(|r| !(1..=MAX_ROUNDS).contains(r)) {
         return ctx
@@ -60,6 +61,7 @@ pub(super) async fn discuss(ctx: &mut Ctx, args: &str) -> HandlerResult {
     }
     let mut request = StartDiscussionRequest {
         rounds: rounds.unwrap_or(0),
+        until_consensus,
         ..Default::default()
     };
     let known = if topic.is_empty() {

@@ -6,6 +6,7 @@ mod callbacks;
 mod discussion;
 mod fallback;
 mod projects;
+mod review;
 
 use std::{
     collections::{HashMap, HashSet},
@@ -401,6 +402,7 @@ async fn run_command(ctx: &mut Ctx, command: Command) -> HandlerResult {
         Command::Stop => discussion::stop(ctx).await,
         Command::Ask(args) => discussion::ask(ctx, &args).await,
         Command::Consensus(model) => discussion::consensus(ctx, &model).await,
+        Command::Review(round) => review::review(ctx, &round).await,
         Command::Export(format) => discussion::export(ctx, &format).await,
         Command::Status => discussion::status(ctx).await,
     }

@@ -64,6 +64,10 @@ pub enum Author {
     Model(String),
     /// A model writing the consensus summary.
     Summary(String),
+    /// A model ranking the others' answers anonymously.
+    Reviewer(String),
+    /// A model judging whether the participants agree.
+    Judge(String),
 }
 
 impl Author {
@@ -71,7 +75,10 @@ impl Author {
     #[must_use]
     pub fn model(&self) -> &str {
         match self {
-            Author::Model(model) | Author::Summary(model) => model,
+            Author::Model(model)
+            | Author::Summary(model)
+            | Author::Reviewer(model)
+            | Author::Judge(model) => model,
         }
     }
 
@@ -79,6 +86,8 @@ impl Author {
         let mut header = match self {
             Author::Model(model) => format!("🤖 <b>{}</b>", escape(model)),
             Author::Summary(model) => format!("🧾 <b>Consensus</b> · {}", escape(model)),
+            Author::Reviewer(model) => format!("🔍 <b>Review</b> · {}", escape(model)),
+            Author::Judge(model) => format!("⚖️ <b>Judge</b> · {}", escape(model)),
         };
         if continued {
             header.push_str(" <i>(continued)</i>");

@@ -1,6 +1,7 @@
 //! Turning model output into Telegram messages.
 
 pub mod answer;
+pub mod council;
 pub mod html;
 pub mod split;
 mod table;

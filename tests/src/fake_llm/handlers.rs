@@ -119,7 +119,8 @@ pub(super) async fn chat_completions(
             return OpenRouterError::RateLimited.response(&request.model, Some(retry_after));
         }
     };
-    let script = script_for(&shared, &request.model);
+    let script = super::rules::script_for(&shared, &request)
+        .unwrap_or_else(|| script_for(&shared, &request.model));
     if let (Some(_), Some(error)) = (script.fail_status, script.openrouter_error) {
         return error.response(&request.model, script.retry_after_secs);
     }

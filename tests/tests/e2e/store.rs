@@ -41,6 +41,8 @@ async fn running_discussion(store: &Store, project: &ProjectRecord, token: &str)
         status: DiscussionStatus::Running,
         create_time: now,
         update_time: now,
+        outcome: None,
+        consensus_round: 0,
     };
     store
         .create_discussion(&d, now + 30_000, token)
@@ -70,6 +72,8 @@ fn streaming(discussion_id: &str, content: &str) -> MessageRecord {
         answered_by: String::new(),
         reasoning: String::new(),
         queue_ms: 0,
+        review: None,
+        consensus: None,
     }
 }
 
