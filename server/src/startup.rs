@@ -16,6 +16,7 @@ use tonic::transport::server::TcpIncoming;
 
 use crate::api::{DiscussionApi, ModelApi, ProjectApi};
 use crate::auth::{AuthInterceptor, KeyRing};
+use crate::budget::Budget;
 use crate::config::Settings;
 use crate::engine::Engine;
 use crate::llm::LlmClient;
@@ -28,6 +29,8 @@ pub enum StartupError {
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
     Auth(#[from] crate::auth::AuthError),
+    #[error(transparent)]
+    Budget(#[from] crate::budget::BudgetConfigError),
     #[error("model providers")]
     Llm(#[from] crate::llm::LlmError),
     #[error("cannot listen on {addr}: {source}")]
@@ -61,10 +64,17 @@ impl Application {
             Some(url) => url.clone(),
             None => Store::default_sqlite_url(&settings.data_dir)?,
         };
+        settings.budgets.validate(settings.gateway_keys.keys())?;
         let store = Store::connect(&url).await?;
         let keys = Arc::new(KeyRing::from_settings(&settings)?);
         let llm = LlmClient::new(settings.llm.clone())?;
-        let engine = Engine::new(store.clone(), llm, settings.limits.clone());
+        let budget = Budget::new(
+            settings.budgets.clone(),
+            settings.admin_principals.clone(),
+            store.clone(),
+            llm.clone(),
+        );
+        let engine = Engine::new(store.clone(), llm, settings.limits.clone(), budget);
         let recovered = engine
             .recover(store.backend() == Backend::Sqlite)
             .await

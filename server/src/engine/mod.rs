@@ -41,6 +41,7 @@ pub use start_discussion::StartTarget;
 pub use subscription::{Subscription, SubscriptionError};
 
 use crate::auth::Principal;
+use crate::budget::Budget;
 use crate::config::Limits;
 use crate::llm::LlmClient;
 use crate::store::{
@@ -90,6 +91,7 @@ impl ActiveRun {
 pub(crate) struct Inner {
     store: Store,
     llm: LlmClient,
+    budget: Budget,
     limits: Limits,
     runs: Mutex<HashMap<String, Arc<ActiveRun>>>,
     /// Every run of this process, so shutdown can wait for them.
@@ -148,11 +150,12 @@ pub struct Engine {
 
 impl Engine {
     /// An engine over `store` calling models through `llm`.
-    pub fn new(store: Store, llm: LlmClient, limits: Limits) -> Self {
+    pub fn new(store: Store, llm: LlmClient, limits: Limits, budget: Budget) -> Self {
         Self {
             inner: Arc::new(Inner {
                 store,
                 llm,
+                budget,
                 limits,
                 runs: Mutex::new(HashMap::new()),
                 tracker: TaskTracker::new(),
@@ -169,6 +172,11 @@ impl Engine {
     /// The model client.
     pub fn llm(&self) -> &LlmClient {
         &self.inner.llm
+    }
+
+    /// Spend control.
+    pub fn budget(&self) -> &Budget {
+        &self.inner.budget
     }
 
     /// The limits in force.

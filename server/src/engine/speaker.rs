@@ -9,7 +9,8 @@ use tracing::Instrument as _;
 
 use super::hub::Hub;
 use crate::domain::{MessageRole, MessageStatus};
-use crate::llm::{ChatChunk, ChatMessage, ChatRequest, LlmClient};
+use crate::budget::Budget;
+use crate::llm::{ChatChunk, ChatMessage, ChatRequest, LlmClient, Usage};
 use crate::store::{MessageRecord, Store, StoreError, now_ms};
 use crate::wire;
 
@@ -28,6 +29,10 @@ pub(super) struct Speaker<'a> {
     pub flush_every: Duration,
     pub discussion_id: &'a str,
     pub round: u32,
+    /// Checked before every call; the call's cost is settled to it.
+    pub budget: &'a Budget,
+    /// Whose budget pays.
+    pub owner: &'a str,
 }
 
 /// One model's turn.
@@ -120,6 +125,15 @@ impl Speaker<'_> {
             }))
             .await;
 
+        // A call the budget cannot cover is not made: it ends FAILED.
+        let (reservation, mut refused) = match self
+            .budget
+            .reserve(self.owner, self.discussion_id, &turn.model, &turn.messages)
+            .await
+        {
+            Ok(r) => (Some(r), None),
+            Err(e) => (None, Some(e.to_string())),
+        };
         let started = Instant::now();
         let flush_every = self.flush_every;
         let mut last_flush = Instant::now();
@@ -131,6 +145,9 @@ impl Speaker<'_> {
         // A chunk read while gathering deltas that is not itself a delta.
         let mut held = None;
         let ending = loop {
+            if let Some(reason) = refused.take() {
+                break Ending::Failed(reason);
+            }
             let item = match held.take() {
                 Some(item) => item,
                 None => tokio::select! {
@@ -183,6 +200,14 @@ impl Speaker<'_> {
         // Dropping the stream closes the upstream request at once.
         drop(stream);
         m.latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        if let Some(reservation) = reservation {
+            let usage = Usage {
+                prompt_tokens: m.prompt_tokens,
+                completion_tokens: m.completion_tokens,
+                cost_usd: m.cost_usd,
+            };
+            m.cost_usd = self.budget.settle(reservation, &usage).await;
+        }
         match &ending {
             Ending::Complete => m.status = MessageStatus::Complete,
             Ending::Failed(reason) => {

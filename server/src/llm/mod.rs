@@ -52,4 +52,6 @@ pub use chat::{ChatChunk, ChatMessage, ChatRequest, ChatRole, Usage};
 pub use client::LlmClient;
 pub use error::{LlmError, TimeoutKind};
 pub use provider::ModelInfo;
-pub use settings::{LlmSettings, OPENROUTER_BASE_URL, ProviderSettings, RetrySettings, Timeouts};
+pub use settings::{
+    LlmSettings, ModelPrice, OPENROUTER_BASE_URL, ProviderSettings, RetrySettings, Timeouts,
+};

@@ -10,6 +10,7 @@ mod messages;
 mod projects;
 mod records;
 mod rows;
+mod spend;
 mod statements;
 mod writer;
 
@@ -20,6 +21,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions as _, Executor as _};
 
 pub use discussions::BeginRun;
+pub use spend::{ModelSpend, NewReservation, Reserved, SpendLimit};
 pub use records::{
     DiscussionRecord, MessageRecord, NewProject, PageCursor, ProjectRecord, RecoveryEvent,
     RoundRecord, StoredEvent, UsageTotals,
