@@ -231,8 +231,7 @@ impl Settings {
             if !price.is_valid() {
                 return Err(BudgetConfigError {
                     key: format!("llm.prices.{model:?}"),
-                    reason: "prices must be non-negative amounts of USD per million tokens"
-                        .into(),
+                    reason: "prices must be non-negative amounts of USD per million tokens".into(),
                 }
                 .into());
             }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use moai_proto::v1::{
     discussion_service_server::DiscussionServiceServer, model_service_server::ModelServiceServer,
-    project_service_server::ProjectServiceServer,
+    project_service_server::ProjectServiceServer, usage_service_server::UsageServiceServer,
 };
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -14,7 +14,7 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 
-use crate::api::{DiscussionApi, ModelApi, ProjectApi};
+use crate::api::{DiscussionApi, ModelApi, ProjectApi, UsageApi};
 use crate::auth::{AuthInterceptor, KeyRing};
 use crate::budget::Budget;
 use crate::config::Settings;
@@ -131,6 +131,7 @@ impl Application {
             .set_serving::<DiscussionServiceServer<DiscussionApi>>()
             .await;
         health.set_serving::<ModelServiceServer<ModelApi>>().await;
+        health.set_serving::<UsageServiceServer<UsageApi>>().await;
         health
             .set_service_status("", tonic_health::ServingStatus::Serving)
             .await;
@@ -146,6 +147,7 @@ impl Application {
         let projects = ProjectServiceServer::new(ProjectApi::new(engine.clone()));
         let discussions = DiscussionServiceServer::new(DiscussionApi::new(engine.clone()));
         let models = ModelServiceServer::new(ModelApi::new(engine.llm().clone()));
+        let usage = UsageServiceServer::new(UsageApi::new(engine.budget().clone()));
 
         let stop = CancellationToken::new();
         let sweeper = tokio::spawn(sweep_lapsed_runs(
@@ -185,7 +187,8 @@ impl Application {
             .add_service(reflection_v1alpha)
             .add_service(InterceptedService::new(projects, auth.clone()))
             .add_service(InterceptedService::new(discussions, auth.clone()))
-            .add_service(InterceptedService::new(models, auth))
+            .add_service(InterceptedService::new(models, auth.clone()))
+            .add_service(InterceptedService::new(usage, auth))
             .serve_with_incoming_shutdown(
                 TcpIncoming::from(listener).with_nodelay(Some(true)),
                 stop.clone().cancelled_owned(),

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use moai_proto::v1::{
     discussion_service_client::DiscussionServiceClient, model_service_client::ModelServiceClient,
-    project_service_client::ProjectServiceClient,
+    project_service_client::ProjectServiceClient, usage_service_client::UsageServiceClient,
 };
 pub use moai_server::config::Limits;
 use moai_server::config::Settings;
@@ -49,6 +49,8 @@ pub struct TestOptions {
     pub configured_keys: bool,
     /// Use this existing database (another replica's) instead of a fresh one.
     pub database_url: Option<String>,
+    /// Last say over the settings (budgets, admins, prices).
+    pub settings: Box<dyn FnOnce(&mut Settings) + Send>,
 }
 
 impl Default for TestOptions {
@@ -60,6 +62,7 @@ impl Default for TestOptions {
             llm: Box::new(|_| {}),
             configured_keys: true,
             database_url: None,
+            settings: Box::new(|_| {}),
         }
     }
 }
@@ -207,7 +210,7 @@ impl TestServer {
                 )
             }
         };
-        let settings = test_settings(
+        let mut settings = test_settings(
             data_dir.path(),
             database_url.clone(),
             &llm,
@@ -215,6 +218,7 @@ impl TestServer {
             options.llm,
             options.configured_keys,
         );
+        (options.settings)(&mut settings);
         let app = moai_server::Application::build(settings)
             .await
             .expect("the server starts");
@@ -293,6 +297,11 @@ impl TestServer {
     /// DiscussionService as alice.
     pub async fn discussions(&self) -> DiscussionServiceClient<AuthChannel> {
         DiscussionServiceClient::new(self.auth_channel(&self.key, None).await)
+    }
+
+    /// UsageService as alice.
+    pub async fn usage(&self) -> UsageServiceClient<AuthChannel> {
+        UsageServiceClient::new(self.auth_channel(&self.key, None).await)
     }
 
     /// ModelService as alice.

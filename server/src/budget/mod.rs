@@ -62,7 +62,12 @@ struct Inner {
 }
 
 impl Budget {
-    pub fn new(settings: BudgetSettings, admins: Vec<String>, store: Store, llm: LlmClient) -> Self {
+    pub fn new(
+        settings: BudgetSettings,
+        admins: Vec<String>,
+        store: Store,
+        llm: LlmClient,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 settings,
@@ -87,7 +92,11 @@ impl Budget {
         let limits = self.inner.settings.limits_for(principal);
         let mut out = Vec::new();
         for (kind, limit, since) in [
-            (BudgetKind::Daily, limits.daily_usd, Some(clock::day_start(now))),
+            (
+                BudgetKind::Daily,
+                limits.daily_usd,
+                Some(clock::day_start(now)),
+            ),
             (
                 BudgetKind::Monthly,
                 limits.monthly_usd,
@@ -125,7 +134,12 @@ impl Budget {
         let now = self.now();
         let (limits, spend_limits) = self.spend_limits(principal, now);
         if let Some(max) = limits.max_active_runs {
-            let running = self.inner.store.running_discussions(principal, now).await?;
+            // Leases are kept on the system clock, whatever the budget's is.
+            let running = self
+                .inner
+                .store
+                .running_discussions(principal, crate::store::now_ms())
+                .await?;
             if running >= u64::from(max) {
                 return Err(Refusal::runs(max).into());
             }

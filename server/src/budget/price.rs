@@ -38,7 +38,10 @@ mod tests {
     fn prompt_tokens_grow_with_the_context() {
         let one = [ChatMessage::user("x".repeat(400))];
         assert_eq!(prompt_tokens(&one), 104);
-        let two = [ChatMessage::system("abcd"), ChatMessage::user("x".repeat(400))];
+        let two = [
+            ChatMessage::system("abcd"),
+            ChatMessage::user("x".repeat(400)),
+        ];
         assert_eq!(prompt_tokens(&two), 109);
     }
 }

@@ -26,7 +26,10 @@ impl Refusal {
         let resets = match kind {
             BudgetKind::Daily => "resets at 00:00 UTC".to_owned(),
             BudgetKind::Monthly => {
-                format!("resets on {} at 00:00 UTC", clock::date(clock::next_month(now)))
+                format!(
+                    "resets on {} at 00:00 UTC",
+                    clock::date(clock::next_month(now))
+                )
             }
             BudgetKind::Discussion | BudgetKind::ActiveRuns => {
                 "start a new discussion to go on".to_owned()

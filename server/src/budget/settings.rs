@@ -188,10 +188,7 @@ mod tests {
         let err = s.validate(&[]).expect_err("negative");
         assert_eq!(err.key, "budgets.principals.alice.daily_usd");
         let s = parse("monthly_usd = nan\n");
-        assert_eq!(
-            s.validate(&[]).expect_err("nan").key,
-            "budgets.monthly_usd"
-        );
+        assert_eq!(s.validate(&[]).expect_err("nan").key, "budgets.monthly_usd");
         let err = toml::from_str::<BudgetSettings>("dayly_usd = 1.0\n").expect_err("unknown");
         assert!(err.to_string().contains("dayly_usd"));
     }

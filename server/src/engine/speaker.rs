@@ -8,8 +8,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
 use super::hub::Hub;
-use crate::domain::{MessageRole, MessageStatus};
 use crate::budget::Budget;
+use crate::domain::{MessageRole, MessageStatus};
 use crate::llm::{ChatChunk, ChatMessage, ChatRequest, LlmClient, Usage};
 use crate::store::{MessageRecord, Store, StoreError, now_ms};
 use crate::wire;

@@ -21,11 +21,11 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, ConnectOptions as _, Executor as _};
 
 pub use discussions::BeginRun;
-pub use spend::{ModelSpend, NewReservation, Reserved, SpendLimit};
 pub use records::{
     DiscussionRecord, MessageRecord, NewProject, PageCursor, ProjectRecord, RecoveryEvent,
     RoundRecord, StoredEvent, UsageTotals,
 };
+pub use spend::{ModelSpend, NewReservation, Reserved, SpendLimit};
 
 /// Which database the store talks to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

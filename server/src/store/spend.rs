@@ -35,7 +35,10 @@ pub struct NewReservation {
 pub enum Reserved {
     Yes,
     /// The limit at `index` would be passed; `spent_usd` is what it holds already.
-    Refused { index: usize, spent_usd: f64 },
+    Refused {
+        index: usize,
+        spent_usd: f64,
+    },
 }
 
 /// One model's part of a principal's spend.
@@ -50,7 +53,8 @@ impl Store {
     /// Reserves `r.amount_usd` unless that would pass one of `r.limits`.
     #[tracing::instrument(level = "debug", skip_all, fields(principal = %r.principal, model = %r.model))]
     pub async fn reserve_spend(&self, r: NewReservation) -> Result<Reserved, StoreError> {
-        self.statement(|reply| Statement::Reserve { r, reply }).await
+        self.statement(|reply| Statement::Reserve { r, reply })
+            .await
     }
 
     /// Replaces a reservation by the call's actual cost.
@@ -121,14 +125,16 @@ impl Store {
     /// Every principal with spend since `since`, by name.
     #[tracing::instrument(level = "debug", skip(self))]
     pub async fn spenders_since(&self, since: i64) -> Result<Vec<String>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT DISTINCT principal FROM spend WHERE time >= $1 ORDER BY principal",
-        )
-        .bind(since)
-        .fetch_all(&self.pool)
-        .await?;
+        let rows =
+            sqlx::query("SELECT DISTINCT principal FROM spend WHERE time >= $1 ORDER BY principal")
+                .bind(since)
+                .fetch_all(&self.pool)
+                .await?;
         rows.iter()
-            .map(|r| r.try_get::<String, _>("principal").map_err(StoreError::from))
+            .map(|r| {
+                r.try_get::<String, _>("principal")
+                    .map_err(StoreError::from)
+            })
             .collect()
     }
 
@@ -184,23 +190,24 @@ pub(super) async fn reserve(
         .execute(&mut **tx)
         .await?;
     for limit in &r.limits {
-        let row = match limit.since {
-            Some(since) => sqlx::query(
-                "SELECT CAST(COALESCE(SUM(amount_usd), 0) AS DOUBLE PRECISION) AS s FROM spend \
+        let row =
+            match limit.since {
+                Some(since) => sqlx::query(
+                    "SELECT CAST(COALESCE(SUM(amount_usd), 0) AS DOUBLE PRECISION) AS s FROM spend \
                  WHERE principal = $1 AND time >= $2",
-            )
-            .bind(&r.principal)
-            .bind(since)
-            .fetch_one(&mut **tx)
-            .await?,
-            None => sqlx::query(
-                "SELECT CAST(COALESCE(SUM(amount_usd), 0) AS DOUBLE PRECISION) AS s FROM spend \
+                )
+                .bind(&r.principal)
+                .bind(since)
+                .fetch_one(&mut **tx)
+                .await?,
+                None => sqlx::query(
+                    "SELECT CAST(COALESCE(SUM(amount_usd), 0) AS DOUBLE PRECISION) AS s FROM spend \
                  WHERE discussion_id = $1",
-            )
-            .bind(&r.discussion_id)
-            .fetch_one(&mut **tx)
-            .await?,
-        };
+                )
+                .bind(&r.discussion_id)
+                .fetch_one(&mut **tx)
+                .await?,
+            };
         let spent: f64 = row.try_get("s")?;
         // A call is refused once nothing is left, or when its estimate
         // does not fit in what is left.
