@@ -14,6 +14,7 @@ use moai_proto::v1::{
     WatchDiscussionRequest, discussion_service_client::DiscussionServiceClient,
     model_service_client::ModelServiceClient, project_service_client::ProjectServiceClient,
 };
+use moai_proto::v1::{GetUsageRequest, PrincipalUsage, usage_service_client::UsageServiceClient};
 use secrecy::{ExposeSecret, SecretString};
 use tonic::{
     Request, Status,
@@ -87,7 +88,8 @@ impl Moai {
                 auth.clone(),
             )
             .max_decoding_message_size(MAX_MESSAGE_SIZE),
-            models: ModelServiceClient::with_interceptor(self.channel.clone(), auth),
+            models: ModelServiceClient::with_interceptor(self.channel.clone(), auth.clone()),
+            usage: UsageServiceClient::with_interceptor(self.channel.clone(), auth),
         }
     }
 }
@@ -134,6 +136,7 @@ pub struct UserApi {
     projects: ProjectServiceClient<Authed>,
     discussions: DiscussionServiceClient<Authed>,
     models: ModelServiceClient<Authed>,
+    usage: UsageServiceClient<Authed>,
 }
 
 impl UserApi {
@@ -233,6 +236,17 @@ impl UserApi {
             .await?
             .into_inner();
         Ok(response.models)
+    }
+
+    /// What this user spent today and this month, and their budgets.
+    #[tracing::instrument(skip(self), err(level = "debug"))]
+    pub async fn usage(&mut self) -> Result<Option<PrincipalUsage>, Status> {
+        let response = self
+            .usage
+            .get_usage(unary(GetUsageRequest::default()))
+            .await?
+            .into_inner();
+        Ok(response.usages.into_iter().next())
     }
 
     /// A discussion with its rounds.

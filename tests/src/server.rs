@@ -11,6 +11,8 @@ use moai_proto::v1::{
     project_service_client::ProjectServiceClient, usage_service_client::UsageServiceClient,
 };
 pub use moai_server::config::Limits;
+pub use moai_server::budget::Limits as BudgetLimits;
+pub use moai_server::llm::ModelPrice;
 use moai_server::config::Settings;
 use moai_server::llm::{LlmSettings, ProviderSettings};
 use secrecy::SecretString;

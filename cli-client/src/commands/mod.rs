@@ -18,6 +18,7 @@ pub mod project;
 pub mod show;
 pub mod stop;
 pub mod summarize;
+pub mod usage;
 pub mod watch;
 
 /// Runs the parsed command line.
@@ -45,6 +46,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Watch(args) => watch::run(session, args).await,
         Command::Export(args) => export::run(session, args).await,
         Command::Models(args) => models::run(session, args).await,
+        Command::Usage(args) => usage::run(session, args).await,
         Command::Completions { shell } => completions(shell),
     }
 }
@@ -74,6 +76,7 @@ fn name(command: &Command) -> &'static str {
         Command::Watch(_) => "watch",
         Command::Export(_) => "export",
         Command::Models(_) => "models",
+        Command::Usage(_) => "usage",
         Command::Completions { .. } => "completions",
     }
 }

@@ -110,8 +110,9 @@ impl BudgetSettings {
         }
     }
 
-    /// Checks amounts and that every namespace is one a gateway produces
-    /// (a gateway key of that name).
+    /// Checks amounts and that every namespace is one a gateway produces:
+    /// a gateway key's name, or that name and a suffix (`telegram` and
+    /// `telegram-group` both come from the gateway `telegram`).
     pub fn validate<'a>(
         &self,
         gateways: impl IntoIterator<Item = &'a String>,
@@ -123,7 +124,13 @@ impl BudgetSettings {
         let gateways: Vec<&String> = gateways.into_iter().collect();
         for (ns, limits) in &self.namespaces {
             limits.check(&format!("budgets.namespaces.{ns}"))?;
-            if !gateways.iter().any(|g| *g == ns) {
+            let produced = gateways.iter().any(|g| {
+                ns == *g
+                    || ns
+                        .strip_prefix(g.as_str())
+                        .is_some_and(|rest| rest.starts_with('-'))
+            });
+            if !produced {
                 return Err(BudgetConfigError {
                     key: format!("budgets.namespaces.{ns}"),
                     reason: format!(
@@ -199,7 +206,9 @@ mod tests {
         let gateways = vec!["telegram".to_owned()];
         let err = s.validate(&gateways).expect_err("no slack gateway");
         assert_eq!(err.key, "budgets.namespaces.slack");
-        let s = parse("[namespaces.telegram]\ndaily_usd = 1.0\n");
+        let s = parse("[namespaces.telegram]\ndaily_usd = 1.0\n[namespaces.telegram-group]\n");
         assert!(s.validate(&gateways).is_ok());
+        let s = parse("[namespaces.telegramx]\n");
+        assert!(s.validate(&gateways).is_err());
     }
 }

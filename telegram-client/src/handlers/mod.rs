@@ -401,5 +401,6 @@ async fn run_command(ctx: &mut Ctx, command: Command) -> HandlerResult {
         Command::Consensus(model) => discussion::consensus(ctx, &model).await,
         Command::Export(format) => discussion::export(ctx, &format).await,
         Command::Status => discussion::status(ctx).await,
+        Command::Usage => projects::usage(ctx).await,
     }
 }

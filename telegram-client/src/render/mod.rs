@@ -4,3 +4,6 @@ pub mod answer;
 pub mod html;
 pub mod split;
 mod table;
+mod usage;
+
+pub use usage::usage_html;
