@@ -91,8 +91,11 @@ pub fn friendly(status: &Status) -> String {
         // A budget refusal names the budget, the spend and when it resets.
         Code::ResourceExhausted if detail.contains("budget of") => {
             let mut chars = detail.chars();
-            let first: String = chars.next().map(|c| c.to_uppercase().collect()).unwrap_or_default();
-            format!("💸 {first}{}.", chars.as_str())
+            let first: String = chars
+                .next()
+                .map(|c| c.to_uppercase().collect())
+                .unwrap_or_default();
+            format!("{first}{}.", chars.as_str())
         }
         Code::ResourceExhausted if detail.contains("max_active_runs") => {
             format!("⏳ Not now: {detail}.")
@@ -125,7 +128,7 @@ mod tests {
         ));
         assert_eq!(
             line,
-            "💸 Daily budget of $0.50 reached ($0.51 spent); resets at 00:00 UTC."
+            "Daily budget of $0.50 reached ($0.51 spent); resets at 00:00 UTC."
         );
     }
 

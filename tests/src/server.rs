@@ -10,10 +10,10 @@ use moai_proto::v1::{
     discussion_service_client::DiscussionServiceClient, model_service_client::ModelServiceClient,
     project_service_client::ProjectServiceClient, usage_service_client::UsageServiceClient,
 };
-pub use moai_server::config::Limits;
 pub use moai_server::budget::Limits as BudgetLimits;
-pub use moai_server::llm::ModelPrice;
+pub use moai_server::config::Limits;
 use moai_server::config::Settings;
+pub use moai_server::llm::ModelPrice;
 use moai_server::llm::{LlmSettings, ProviderSettings};
 use secrecy::SecretString;
 use tokio::sync::oneshot;

@@ -33,7 +33,14 @@ pub async fn run(session: &mut Session, args: UsageArgs) -> Result<ExitCode, Cli
         return Ok(ExitCode::Success);
     }
     let mut lines = Vec::new();
-    let mut table = Table::new(&["PRINCIPAL", "TODAY", "DAILY BUDGET", "MONTH", "MONTHLY BUDGET", "RESETS"]);
+    let mut table = Table::new(&[
+        "PRINCIPAL",
+        "TODAY",
+        "DAILY BUDGET",
+        "MONTH",
+        "MONTHLY BUDGET",
+        "RESETS",
+    ]);
     for u in &usages {
         table.row(vec![
             u.principal.clone(),

@@ -50,7 +50,10 @@ mod tests {
             spent_month_usd: 1.25,
             ..Default::default()
         });
-        assert!(html.contains("Today: $0.20 of $0.50 ($0.30 left)"), "{html}");
+        assert!(
+            html.contains("Today: $0.20 of $0.50 ($0.30 left)"),
+            "{html}"
+        );
         assert!(html.contains("This month: $1.25 (no limit)"), "{html}");
         assert!(html.contains("resets at 00:00 UTC"), "{html}");
     }

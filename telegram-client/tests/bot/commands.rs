@@ -311,13 +311,17 @@ async fn usage_shows_the_spend_and_a_budget_refusal_is_one_friendly_line() {
     assert!(usage.text.contains("fake/paid"), "{}", usage.text);
 
     w.say("/open And again?");
-    let refusal = w.expect_reply("💸").await;
+    let refusal = w.expect_reply("Daily budget").await;
     assert_eq!(
         refusal.text,
-        "💸 Daily budget of $0.50 reached ($0.40 spent); resets at 00:00 UTC."
+        "⚠\u{fe0f} Daily budget of $0.50 reached ($0.40 spent); resets at 00:00 UTC."
     );
 
     w.say("/help");
     let help = w.expect_reply("/usage").await;
-    assert!(help.text.contains("what is left of your budget"), "{}", help.text);
+    assert!(
+        help.text.contains("what is left of your budget"),
+        "{}",
+        help.text
+    );
 }
