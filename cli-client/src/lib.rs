@@ -10,6 +10,7 @@ pub mod client;
 pub mod commands;
 pub mod config;
 pub mod errors;
+pub mod fallbacks;
 pub mod output;
 pub mod render;
 pub mod resolve;

@@ -32,6 +32,8 @@ pub struct Output {
     pub theme: Theme,
     /// Styles for stderr.
     pub err_theme: Theme,
+    /// Print reasoning models' thinking with their answers (`--show-reasoning`).
+    pub show_reasoning: bool,
 }
 
 impl Output {
@@ -52,14 +54,20 @@ impl Output {
             mode,
             theme: Theme::new(mode == Mode::Live && !no_color),
             err_theme: Theme::new(stderr_tty && !no_color),
+            show_reasoning: false,
         }
     }
 
     /// The renderer of a run in this mode.
     pub fn renderer(&self) -> Box<dyn Renderer> {
         match self.mode {
-            Mode::Live => Box::new(Live::new(std::io::stdout(), self.theme, None)),
-            Mode::Plain => Box::new(Plain::new(std::io::stdout(), std::io::stderr())),
+            Mode::Live => Box::new(
+                Live::new(std::io::stdout(), self.theme, None).show_reasoning(self.show_reasoning),
+            ),
+            Mode::Plain => Box::new(
+                Plain::new(std::io::stdout(), std::io::stderr())
+                    .show_reasoning(self.show_reasoning),
+            ),
             Mode::Json => Box::new(Json::new(std::io::stdout())),
         }
     }

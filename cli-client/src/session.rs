@@ -29,7 +29,8 @@ impl Session {
     /// A bad server address or a damaged state file.
     pub fn new(global: GlobalArgs, command: &'static str) -> Result<Self, CliError> {
         let server = config::server_url(&global.server)?;
-        let out = Output::detect(global.json, global.no_color);
+        let mut out = Output::detect(global.json, global.no_color);
+        out.show_reasoning = global.show_reasoning;
         let state = State::load(State::path_in(&config::config_dir()))
             .map_err(|e| CliError::Internal(e.to_string()))?;
         Ok(Session {

@@ -229,6 +229,7 @@ mod tests {
                 model: model.into(),
                 error: "HTTP 500".into(),
                 content: String::new(),
+                ..Default::default()
             })),
             ..Default::default()
         }

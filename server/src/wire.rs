@@ -2,7 +2,9 @@
 
 use moai_proto::v1;
 
-use crate::domain::{DiscussionKind, DiscussionStatus, MessageRole, MessageStatus, RoundMode};
+use crate::domain::{
+    DiscussionKind, DiscussionStatus, FailureReason, MessageRole, MessageStatus, RoundMode,
+};
 use crate::store::{DiscussionRecord, MessageRecord, ProjectRecord, RoundRecord, UsageTotals};
 
 /// Unix milliseconds as a protobuf timestamp.
@@ -22,6 +24,18 @@ pub fn project(p: &ProjectRecord) -> v1::Project {
         create_time: Some(timestamp(p.create_time)),
         update_time: Some(timestamp(p.update_time)),
         summarizer_model: p.summarizer_model.clone(),
+        fallbacks: p
+            .fallbacks
+            .iter()
+            .map(|(seat, models)| {
+                (
+                    seat.clone(),
+                    v1::ModelList {
+                        models: models.clone(),
+                    },
+                )
+            })
+            .collect(),
     }
 }
 
@@ -67,6 +81,22 @@ pub fn message_status(s: MessageStatus) -> v1::MessageStatus {
     }
 }
 
+pub fn failure_reason(r: FailureReason) -> v1::FailureReason {
+    match r {
+        FailureReason::Timeout => v1::FailureReason::Timeout,
+        FailureReason::RateLimited => v1::FailureReason::RateLimited,
+        FailureReason::UpstreamError => v1::FailureReason::UpstreamError,
+        FailureReason::BadApiKey => v1::FailureReason::BadApiKey,
+        FailureReason::OutOfCredits => v1::FailureReason::OutOfCredits,
+        FailureReason::UnknownModel => v1::FailureReason::UnknownModel,
+        FailureReason::ContextTooLong => v1::FailureReason::ContextTooLong,
+        FailureReason::BrokenStream => v1::FailureReason::BrokenStream,
+        FailureReason::EmptyAnswer => v1::FailureReason::EmptyAnswer,
+        FailureReason::BudgetExceeded => v1::FailureReason::BudgetExceeded,
+        FailureReason::StoreError => v1::FailureReason::StoreError,
+    }
+}
+
 pub fn message(m: &MessageRecord) -> v1::Message {
     v1::Message {
         id: m.id.clone(),
@@ -83,6 +113,12 @@ pub fn message(m: &MessageRecord) -> v1::Message {
         latency_ms: m.latency_ms,
         create_time: Some(timestamp(m.create_time)),
         round: m.round,
+        failure_reason: m
+            .failure_reason
+            .map_or(v1::FailureReason::Unspecified, failure_reason) as i32,
+        answered_by: m.answered_by.clone(),
+        reasoning: m.reasoning.clone(),
+        queue_ms: m.queue_ms,
         author_name: m.author_name.clone(),
     }
 }

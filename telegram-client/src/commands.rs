@@ -35,6 +35,8 @@ pub enum Command {
     Removemodel(String),
     /// Models the server offers
     Available,
+    /// A fallback for a seat: /fallback <seat> <model>
+    Fallback(String),
     /// Ask all models at once: /open <question>
     Open(String),
     /// Discuss in turns: /discuss [rounds] [topic]
@@ -91,6 +93,7 @@ impl Command {
             Command::Ask(a) => Command::Ask(a.trim().to_owned()),
             Command::Consensus(a) => Command::Consensus(a.trim().to_owned()),
             Command::Export(a) => Command::Export(a.trim().to_owned()),
+            Command::Fallback(a) => Command::Fallback(a.trim().to_owned()),
             other => other,
         }
     }
@@ -205,6 +208,10 @@ pub fn help_html() -> String {
                 ("/addmodel <id> ...", "add models to it"),
                 ("/removemodel <id> ...", "remove models from it"),
                 ("/available", "what the server's providers offer"),
+                (
+                    "/fallback <seat> <model>",
+                    "a model that answers for a seat when it fails before answering (none removes them)",
+                ),
             ],
         ),
         (

@@ -17,7 +17,7 @@ use teloxide::{
 };
 use tokio::{sync::watch, task::JoinHandle};
 
-pub use crate::render::answer::{Author, Phase, Snapshot, render_parts};
+pub use crate::render::answer::{Author, Before, Phase, Snapshot, render_parts};
 use crate::{
     chat_pace::ChatPace,
     state::Tracker,
@@ -71,6 +71,7 @@ impl LiveMessage {
         let initial = Snapshot {
             content: String::new(),
             phase: Phase::Streaming,
+            before: Before::Unknown,
         };
         let (snapshot, updates) = watch::channel(initial);
         // Messages shown before a restart: their text is unknown, so the first
@@ -108,6 +109,15 @@ impl LiveMessage {
         if !text.is_empty() {
             self.snapshot.send_modify(|s| s.content.push_str(text));
         }
+    }
+
+    /// Says what the model does before its answer starts (shown until it does).
+    pub fn before(&self, before: Before) {
+        self.snapshot.send_if_modified(|s| {
+            let changed = s.before != before && s.content.is_empty();
+            s.before = before;
+            changed
+        });
     }
 
     /// The text received so far.

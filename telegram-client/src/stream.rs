@@ -23,7 +23,7 @@ use crate::{
     api::{EventStream, UserApi},
     chat_pace::ChatPace,
     error::friendly,
-    live_message::{Author, LiveMessage, LiveOptions, Phase},
+    live_message::{Author, Before, LiveMessage, LiveOptions, Phase},
     render::html::escape,
     state::{FileStorage, Tracker},
     telegram::{self, Tg},
@@ -374,8 +374,11 @@ impl RunState {
                 }
             }
             Payload::MessageDelta(delta) => {
-                self.live(&delta.message_id, &delta.model, MessageRole::Model)
-                    .push(&delta.text);
+                let live = self.live(&delta.message_id, &delta.model, MessageRole::Model);
+                if !delta.reasoning.is_empty() {
+                    live.before(Before::Thinking);
+                }
+                live.push(&delta.text);
             }
             Payload::MessageCompleted(completed) => {
                 let Some(message) = completed.message else {
@@ -404,6 +407,11 @@ impl RunState {
                 );
             }
             Payload::RoundCompleted(_) => {}
+            Payload::MessageQueued(queued) => {
+                self.live(&queued.message_id, &queued.model, MessageRole::Model)
+                    .before(Before::Queued);
+            }
+            Payload::MessageFallback(_) => {}
             Payload::StatusChanged(changed) => {
                 self.status = DiscussionStatus::try_from(changed.status).ok();
             }

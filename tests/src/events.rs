@@ -60,5 +60,7 @@ pub fn kind(p: &Payload) -> &'static str {
         Payload::MessageFailed(_) => "message_failed",
         Payload::RoundCompleted(_) => "round_completed",
         Payload::StatusChanged(_) => "status_changed",
+        Payload::MessageQueued(_) => "message_queued",
+        Payload::MessageFallback(_) => "message_fallback",
     }
 }

@@ -18,6 +18,8 @@
 //! ```
 
 mod handlers;
+mod limit;
+mod openrouter;
 mod script;
 mod sse;
 
@@ -32,6 +34,7 @@ use axum::routing::{get, post};
 use axum::serve::ListenerExt as _;
 use tokio::sync::watch;
 
+pub use openrouter::OpenRouterError;
 pub use script::{Script, text_of_tokens, tokens};
 
 /// One chat request as the fake received it.
@@ -78,6 +81,8 @@ struct Shared {
     finishes: Mutex<Option<HashMap<String, Instant>>>,
     next_id: AtomicU64,
     stop: Stop,
+    /// Answers in flight, and the optional limit on them.
+    concurrency: limit::Concurrency,
 }
 
 /// Turns true when the [`FakeLlm`] is dropped.
@@ -274,6 +279,8 @@ pub(crate) struct DropGuard {
     armed: bool,
     /// The request's last user message, for [`FakeLlm::finished_at`].
     prompt: Option<String>,
+    /// Its place among the answers in flight, freed with the guard.
+    slot: Option<limit::Slot>,
 }
 
 impl DropGuard {
@@ -283,7 +290,14 @@ impl DropGuard {
             shared: shared.clone(),
             armed: true,
             prompt: None,
+            slot: None,
         }
+    }
+
+    /// Keeps the answer's place among those in flight until the guard goes.
+    pub(crate) fn holding(mut self, slot: limit::Slot) -> Self {
+        self.slot = Some(slot);
+        self
     }
 
     fn defuse(&mut self) {

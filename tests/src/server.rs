@@ -353,7 +353,9 @@ pub fn test_settings(
     provider.name = "fake".into();
     provider.base_url = llm.base_url();
     provider.api_key = Some(SecretString::from("fake-upstream-key".to_owned()));
-    provider.max_concurrency = 256;
+    // The fake lists only the models a test scripts or registers; tests of
+    // the catalogue check turn it back on.
+    provider.check_models = false;
     llm_settings.providers = vec![provider];
     llm_settings.retry.base_delay_ms = 20;
     llm_settings.retry.max_delay_ms = 2_000;

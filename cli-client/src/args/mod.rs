@@ -23,11 +23,15 @@ JSON OUTPUT (--json):
   and \"time\", and exactly one payload key:
     discussionStarted {discussion}          roundStarted {number, mode, models[]}
     messageStarted {messageId, model, round, role}
-    messageDelta {messageId, model, text}   messageCompleted {message}
-    messageFailed {messageId, model, error, content}
+    messageDelta {messageId, model, text, reasoning}
+    messageCompleted {message}
+    messageFailed {messageId, model, error, content, reason, answeredBy}
+    messageQueued {messageId, model, queuedMs}
+    messageFallback {messageId, model, answeredBy, error, reason}
     roundCompleted {number}                 statusChanged {status}
   message = {id, role, model, content, status, error, latencyMs, round,
-             usage {promptTokens, completionTokens, costUsd}, createTime}.
+             usage {promptTokens, completionTokens, costUsd}, createTime,
+             failureReason, answeredBy, reasoning, queueMs}.
   Re-attach after a detach with `moai watch <discussion> --after <seq>`.";
 
 const AFTER_HELP: &str = "\
@@ -91,6 +95,10 @@ pub struct GlobalArgs {
     /// Never use colors (NO_COLOR is honoured too)
     #[arg(long, global = true)]
     pub no_color: bool,
+
+    /// Print reasoning models' thinking above their answers (else only "thinking…" while they think)
+    #[arg(long, global = true)]
+    pub show_reasoning: bool,
 }
 
 /// The commands.

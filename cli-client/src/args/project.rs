@@ -85,6 +85,11 @@ pub struct ProjectCreateArgs {
     /// Model that writes consensus summaries (default: the first model)
     #[arg(long, value_name = "ID")]
     pub summarizer: Option<String>,
+
+    /// A fallback that answers for SEAT when its model fails before its first
+    /// token (repeat; tried in order, at most 3 per seat)
+    #[arg(long = "fallback", value_name = "SEAT=MODEL")]
+    pub fallbacks: Vec<String>,
 }
 
 /// An optional project reference.
@@ -111,4 +116,16 @@ pub struct ProjectEditArgs {
     /// Replace the whole model list, in speaking order (repeat, or separate with commas)
     #[arg(short, long = "model", value_name = "ID", value_delimiter = ',')]
     pub models: Vec<String>,
+
+    /// Replace all fallbacks: SEAT=MODEL (repeat; tried in order, at most 3 per seat)
+    #[arg(
+        long = "fallback",
+        value_name = "SEAT=MODEL",
+        conflicts_with = "no_fallbacks"
+    )]
+    pub fallbacks: Vec<String>,
+
+    /// Remove all fallbacks
+    #[arg(long)]
+    pub no_fallbacks: bool,
 }

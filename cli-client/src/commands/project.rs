@@ -3,11 +3,13 @@
 use std::io::{BufRead, IsTerminal, Write};
 
 use moai_proto::v1::{
-    CreateProjectRequest, DeleteProjectRequest, ModelList, Project, UpdateProjectRequest,
+    CreateProjectRequest, DeleteProjectRequest, FallbackMap, ModelList, Project,
+    UpdateProjectRequest,
 };
 
 use crate::args::{ProjectCommand, ProjectCreateArgs, ProjectEditArgs, ProjectModelsCommand};
 use crate::errors::{CliError, ExitCode};
+use crate::fallbacks;
 use crate::output::Mode;
 use crate::render::format::timestamp;
 use crate::render::table::Table;
@@ -67,14 +69,19 @@ async fn create(session: &mut Session, args: ProjectCreateArgs) -> Result<ExitCo
             .collect(),
         system_prompt: args.system_prompt.unwrap_or_default(),
         summarizer_model: args.summarizer.unwrap_or_default(),
+        fallbacks: fallbacks::parse(&args.fallbacks)?,
     };
-    let project = client
+    let response = client
         .projects
         .clone()
         .create_project(request)
         .await
         .map_err(client.error("CreateProject"))?
-        .into_inner()
+        .into_inner();
+    for warning in &response.warnings {
+        session.out.note(warning);
+    }
+    let project = response
         .project
         .ok_or_else(|| CliError::Internal("the server returned no project".into()))?;
     let became_current = session.remembered().project.is_none();
@@ -165,9 +172,10 @@ fn show(session: &Session, project: &Project) -> Result<ExitCode, CliError> {
     ];
     for (i, model) in project.models.iter().enumerate() {
         lines.push(format!(
-            "  {}. {}",
+            "  {}. {}{}",
             i + 1,
-            theme.paint(&theme.model(), model)
+            theme.paint(&theme.model(), model),
+            theme.paint(&theme.dim(), &fallbacks::suffix(project, model))
         ));
     }
     let summarizer = if project.summarizer_model.is_empty() {
@@ -198,13 +206,17 @@ fn show(session: &Session, project: &Project) -> Result<ExitCode, CliError> {
 
 async fn update(session: &mut Session, request: UpdateProjectRequest) -> Result<Project, CliError> {
     let client = session.client().await?;
-    client
+    let response = client
         .projects
         .clone()
         .update_project(request)
         .await
         .map_err(client.error("UpdateProject"))?
-        .into_inner()
+        .into_inner();
+    for warning in &response.warnings {
+        session.out.note(warning);
+    }
+    response
         .project
         .ok_or_else(|| CliError::Internal("the server returned no project".into()))
 }
@@ -310,11 +322,20 @@ async fn edit_models(
 }
 
 async fn edit(session: &mut Session, args: ProjectEditArgs) -> Result<ExitCode, CliError> {
-    if args.system_prompt.is_none() && args.summarizer.is_none() && args.models.is_empty() {
+    if args.system_prompt.is_none()
+        && args.summarizer.is_none()
+        && args.models.is_empty()
+        && args.fallbacks.is_empty()
+        && !args.no_fallbacks
+    {
         return Err(CliError::Usage(
-            "nothing to change: pass --system-prompt, --summarizer or --model".into(),
+            "nothing to change: pass --system-prompt, --summarizer, --model, --fallback or --no-fallbacks".into(),
         ));
     }
+    let fallbacks = (!args.fallbacks.is_empty() || args.no_fallbacks)
+        .then(|| fallbacks::parse(&args.fallbacks))
+        .transpose()?
+        .map(|fallbacks| FallbackMap { fallbacks });
     let project = match args.project.or_else(|| session.global.project.clone()) {
         Some(reference) => resolve::project(&session.client().await?, &reference).await?,
         None => resolve::current_project(session).await?,
@@ -327,6 +348,7 @@ async fn edit(session: &mut Session, args: ProjectEditArgs) -> Result<ExitCode, 
         system_prompt: args.system_prompt,
         summarizer_model: args.summarizer,
         models,
+        fallbacks,
         ..Default::default()
     };
     let updated = update(session, request).await?;

@@ -67,6 +67,7 @@ mod tests {
                         message_id: "m".into(),
                         model: "a".into(),
                         text: "x\ny".into(),
+                        ..Default::default()
                     }),
                 ),
                 (2, Payload::RoundCompleted(RoundCompleted { number: 1 })),

@@ -30,6 +30,7 @@ pub struct Live<W: Write> {
     /// Fixed size for tests; else the terminal's.
     size: Option<(usize, usize)>,
     cursor_hidden: bool,
+    show_reasoning: bool,
 }
 
 impl<W: Write> Live<W> {
@@ -42,7 +43,14 @@ impl<W: Write> Live<W> {
             frame: 0,
             size,
             cursor_hidden: false,
+            show_reasoning: false,
         }
+    }
+
+    /// Also print each answer's reasoning (dim) between its header and body.
+    pub fn show_reasoning(mut self, on: bool) -> Self {
+        self.show_reasoning = on;
+        self
     }
 
     fn size(&self) -> (usize, usize) {
@@ -126,8 +134,11 @@ impl<W: Write> Live<W> {
                 facts.push(format!("round {}", entry.round));
             }
             facts.push(format::duration(entry.started.elapsed()));
+            if let Some(fallback) = &entry.answered_by {
+                facts.push(format!("answered by {fallback}"));
+            }
             if entry.text.is_empty() {
-                facts.push("thinking…".into());
+                facts.push(waiting_fact(entry));
             }
             header.push_str(
                 &self
@@ -181,14 +192,32 @@ impl<W: Write> Live<W> {
             Some(m) => super::message::speaker(m),
             None => entry.model.clone(),
         };
-        section(
+        let mut lines = section(
             &who,
             Some(entry.round),
             &entry.text,
             &ending,
             self.text_width(),
             self.theme,
-        )
+        );
+        if self.show_reasoning && !entry.reasoning.trim().is_empty() {
+            let indent = body_indent(self.text_width());
+            let thinking = wrap(
+                &format!("💭 {}", entry.reasoning.trim()),
+                self.text_width().saturating_sub(indent + 1),
+            )
+            .into_iter()
+            .map(|line| {
+                format!(
+                    "{}{}",
+                    " ".repeat(indent),
+                    self.theme.paint(&self.theme.dim(), &line)
+                )
+            });
+            let at = lines.len().min(1);
+            lines.splice(at..at, thinking);
+        }
+        lines
     }
 
     fn restore(&mut self) -> std::io::Result<()> {
@@ -197,6 +226,20 @@ impl<W: Write> Live<W> {
         self.cursor_hidden = false;
         self.out.write_all(buf.as_bytes())?;
         self.out.flush()
+    }
+}
+
+/// What a model that has not begun its answer is doing: queued for a slot
+/// at its provider, thinking (with a running count of its reasoning), or
+/// just not there yet.
+fn waiting_fact(entry: &Entry) -> String {
+    if !entry.reasoning.is_empty() {
+        let words = entry.reasoning.split_whitespace().count();
+        return format!("thinking… {}", plural(words, "word"));
+    }
+    match entry.queued_ms {
+        Some(ms) if ms >= 1000 => format!("queued at the provider ({}s)…", ms / 1000),
+        _ => "thinking…".into(),
     }
 }
 

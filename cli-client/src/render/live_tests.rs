@@ -57,6 +57,7 @@ fn draws_streaming_text_then_the_finished_section() {
                     message_id: "m".into(),
                     model: "a/x".into(),
                     text: "partial".into(),
+                    ..Default::default()
                 }),
             ),
             ev(
@@ -88,4 +89,68 @@ fn draws_streaming_text_then_the_finished_section() {
     assert!(text.contains("✓ 1.2s"));
     assert!(text.contains("✓ 1 model answered"));
     assert!(text.contains(SHOW_CURSOR));
+}
+
+#[test]
+fn thinking_shows_a_running_count_and_the_reasoning_only_when_asked() {
+    let events = [
+        ev(
+            1,
+            Payload::MessageStarted(MessageStarted {
+                message_id: "m".into(),
+                model: "a/x".into(),
+                round: 1,
+                role: 2,
+            }),
+        ),
+        ev(
+            2,
+            Payload::MessageDelta(MessageDelta {
+                message_id: "m".into(),
+                model: "a/x".into(),
+                reasoning: "Let me weigh both sides".into(),
+                ..Default::default()
+            }),
+        ),
+        ev(
+            3,
+            Payload::MessageCompleted(MessageCompleted {
+                message: Some(Message {
+                    id: "m".into(),
+                    model: "a/x".into(),
+                    content: "The answer.".into(),
+                    reasoning: "Let me weigh both sides".into(),
+                    status: MessageStatus::Complete as i32,
+                    round: 1,
+                    ..Default::default()
+                }),
+            }),
+        ),
+    ];
+    for show in [false, true] {
+        let mut out = Vec::new();
+        let region;
+        {
+            let mut live =
+                Live::new(&mut out, Theme::new(false), Some((24, 60))).show_reasoning(show);
+            let mut progress = Progress::new();
+            progress.apply(&events[0]);
+            progress.apply(&events[1]);
+            region = live.region(&progress);
+            let touched = progress.apply(&events[2]);
+            live.event(&events[2], &progress, touched).expect("draws");
+        }
+        assert!(region.contains("thinking… 5 words"), "{region}");
+        assert!(
+            !region.contains("weigh"),
+            "the reasoning is not in the answer: {region}"
+        );
+        let printed = String::from_utf8_lossy(&out);
+        assert!(printed.contains("The answer."), "{printed}");
+        assert_eq!(
+            printed.contains("💭 Let me weigh both sides"),
+            show,
+            "{printed}"
+        );
+    }
 }

@@ -42,6 +42,9 @@ pub fn speaker(message: &Message) -> String {
     match MessageRole::try_from(message.role) {
         Ok(MessageRole::User) => "you".to_string(),
         Ok(MessageRole::Summary) => format!("summary by {}", message.model),
+        _ if !message.answered_by.is_empty() => {
+            format!("{} (answered by {})", message.model, message.answered_by)
+        }
         _ => message.model.clone(),
     }
 }

@@ -14,13 +14,41 @@ use super::progress::{Phase, Progress};
 pub struct Plain<W: Write, E: Write> {
     out: W,
     err: E,
+    show_reasoning: bool,
 }
 
 impl<W: Write, E: Write> Plain<W, E> {
     /// Plain output to `out`, notes to `err`.
     pub fn new(out: W, err: E) -> Self {
-        Plain { out, err }
+        Plain {
+            out,
+            err,
+            show_reasoning: false,
+        }
     }
+
+    /// Also print each answer's reasoning, as a quote above it.
+    pub fn show_reasoning(mut self, on: bool) -> Self {
+        self.show_reasoning = on;
+        self
+    }
+}
+
+/// Thinking as a Markdown quote: `> 💭 …` on every line.
+fn quoted(reasoning: &str) -> String {
+    reasoning
+        .trim()
+        .lines()
+        .enumerate()
+        .map(|(i, line)| {
+            if i == 0 {
+                format!("> 💭 {line}")
+            } else {
+                format!("> {line}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 impl<W: Write, E: Write> Renderer for Plain<W, E> {
@@ -42,7 +70,12 @@ impl<W: Write, E: Write> Renderer for Plain<W, E> {
                         .message
                         .as_ref()
                         .map_or_else(|| entry.model.clone(), super::message::speaker);
-                    let mut block = plain_block(&who, &entry.text);
+                    let text = if self.show_reasoning && !entry.reasoning.trim().is_empty() {
+                        format!("{}\n\n{}", quoted(&entry.reasoning), entry.text)
+                    } else {
+                        entry.text.clone()
+                    };
+                    let mut block = plain_block(&who, &text);
                     if entry.phase == Phase::Interrupted {
                         block = block.trim_end().to_string() + "\n\n(interrupted)\n\n";
                     }
@@ -102,6 +135,7 @@ mod tests {
                     model: "c".into(),
                     error: "HTTP 500".into(),
                     content: String::new(),
+                    ..Default::default()
                 })),
                 ..Default::default()
             };

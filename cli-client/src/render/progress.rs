@@ -40,6 +40,12 @@ pub struct Entry {
     pub message: Option<Message>,
     /// Why it failed.
     pub error: Option<String>,
+    /// The model's thinking so far (kept apart from the answer).
+    pub reasoning: String,
+    /// How long it waited for a slot at its provider, when it said so.
+    pub queued_ms: Option<u64>,
+    /// The fallback answering for the seat's model, when one does.
+    pub answered_by: Option<String>,
 }
 
 /// The current round.
@@ -122,6 +128,7 @@ impl Progress {
             Payload::MessageDelta(d) => {
                 let i = self.entry(&d.message_id, &d.model, 0);
                 self.entries[i].text.push_str(&d.text);
+                self.entries[i].reasoning.push_str(&d.reasoning);
                 Some(i)
             }
             Payload::MessageCompleted(c) => {
@@ -133,6 +140,12 @@ impl Progress {
                 let i = self.entry(&message.id, &message.model, message.round);
                 let entry = &mut self.entries[i];
                 entry.text.clone_from(&message.content);
+                if !message.reasoning.is_empty() {
+                    entry.reasoning.clone_from(&message.reasoning);
+                }
+                if !message.answered_by.is_empty() {
+                    entry.answered_by = Some(message.answered_by.clone());
+                }
                 entry.phase = match MessageStatus::try_from(message.status) {
                     Ok(MessageStatus::Interrupted) => Phase::Interrupted,
                     Ok(MessageStatus::Failed) => Phase::Failed,
@@ -149,12 +162,26 @@ impl Progress {
                 let entry = &mut self.entries[i];
                 entry.phase = Phase::Failed;
                 entry.error = Some(f.error.clone());
+                if !f.answered_by.is_empty() {
+                    entry.answered_by = Some(f.answered_by.clone());
+                }
                 if !f.content.is_empty() {
                     entry.text.clone_from(&f.content);
                 }
                 Some(i)
             }
             Payload::RoundCompleted(_) => None,
+            Payload::MessageQueued(q) => {
+                let i = self.entry(&q.message_id, &q.model, 0);
+                self.entries[i].queued_ms = Some(q.queued_ms);
+                Some(i)
+            }
+            Payload::MessageFallback(f) => {
+                let i = self.entry(&f.message_id, &f.model, 0);
+                self.entries[i].answered_by = Some(f.answered_by.clone());
+                self.entries[i].queued_ms = None;
+                Some(i)
+            }
             Payload::StatusChanged(s) => {
                 self.status = DiscussionStatus::try_from(s.status).ok();
                 None
@@ -181,6 +208,9 @@ impl Progress {
             started: Instant::now(),
             message: None,
             error: None,
+            reasoning: String::new(),
+            queued_ms: None,
+            answered_by: None,
         });
         self.entries.len() - 1
     }
@@ -327,6 +357,7 @@ mod tests {
                 message_id: "m1".into(),
                 model: "a".into(),
                 text: "Hel".into(),
+                ..Default::default()
             }),
         ));
         p.apply(&ev(
@@ -335,6 +366,7 @@ mod tests {
                 message_id: "m1".into(),
                 model: "a".into(),
                 text: "lo".into(),
+                ..Default::default()
             }),
         ));
         assert_eq!(p.entries[0].text, "Hello");
@@ -359,6 +391,7 @@ mod tests {
                 model: "b".into(),
                 error: "timeout".into(),
                 content: String::new(),
+                ..Default::default()
             }),
         ));
 

@@ -3,7 +3,7 @@ use tonic::{Request, Response, Status};
 
 use super::{page_cursor, page_size, principal};
 use crate::config::Limits;
-use crate::domain::{BoundedText, ModelId, ModelList, ProjectName};
+use crate::domain::{BoundedText, Fallbacks, InvalidInput, ModelId, ModelList, ProjectName};
 use crate::engine::{Engine, EngineError};
 use crate::store::{NewProject, PageCursor, Store};
 use crate::wire;
@@ -34,6 +34,34 @@ impl ProjectApi {
         }
     }
 
+    /// Checks the model ids new to a project against the providers'
+    /// catalogue; returns the notes on those that could not be checked.
+    async fn check_new_models(&self, ids: Vec<String>) -> Result<Vec<String>, Status> {
+        let mut ids = ids;
+        ids.sort();
+        ids.dedup();
+        ids.retain(|id| !id.is_empty());
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let check = self.engine.llm().check_models(&ids).await;
+        if let Some(refusal) = check.refusal() {
+            return Err(InvalidInput::new(refusal).into());
+        }
+        Ok(check.unchecked)
+    }
+
+    fn fallbacks(
+        raw: &std::collections::HashMap<String, v1::ModelList>,
+        seats: &ModelList,
+    ) -> Result<Fallbacks, Status> {
+        Ok(Fallbacks::parse(
+            raw.iter()
+                .map(|(seat, list)| (seat.as_str(), list.models.clone())),
+            seats,
+        )?)
+    }
+
     fn model_ids(raw: &[String]) -> Result<Vec<ModelId>, Status> {
         Ok(raw
             .iter()
@@ -51,9 +79,12 @@ impl ProjectService for ProjectApi {
     ) -> Result<Response<v1::CreateProjectResponse>, Status> {
         let owner = principal(&req)?;
         let r = req.into_inner();
+        let models = ModelList::parse(&r.models, self.limits().max_models)?;
+        let fallbacks = Self::fallbacks(&r.fallbacks, &models)?;
         let new = NewProject {
             name: ProjectName::parse(&r.name)?,
-            models: ModelList::parse(&r.models, self.limits().max_models)?,
+            fallbacks,
+            models,
             system_prompt: BoundedText::parse_optional(
                 &r.system_prompt,
                 "system prompt",
@@ -62,9 +93,14 @@ impl ProjectService for ProjectApi {
             .into_string(),
             summarizer_model: Self::summarizer(&r.summarizer_model)?,
         };
+        let mut ids = new.models.to_strings();
+        ids.extend(new.fallbacks.models().into_iter().map(str::to_owned));
+        ids.push(new.summarizer_model.clone());
+        let warnings = self.check_new_models(ids).await?;
         let project = self.store().create_project(owner.as_str(), &new).await?;
         Ok(Response::new(v1::CreateProjectResponse {
             project: Some(wire::project(&project)),
+            warnings,
         }))
     }
 
@@ -131,6 +167,10 @@ impl ProjectService for ProjectApi {
             .get_project(owner.as_str(), &r.project_id)
             .await?
             .ok_or_else(|| EngineError::project_not_found(&r.project_id))?;
+        // Ids already in the project were checked when they came in.
+        let mut before: Vec<String> = project.models.clone();
+        before.extend(project.fallbacks.values().flatten().cloned());
+        before.push(project.summarizer_model.clone());
         if let Some(name) = &r.name {
             project.name = ProjectName::parse(name)?.as_str().to_owned();
         }
@@ -153,6 +193,18 @@ impl ProjectService for ProjectApi {
         if let Some(s) = &r.summarizer_model {
             project.summarizer_model = Self::summarizer(s)?;
         }
+        let mut fallbacks = match &r.fallbacks {
+            Some(map) => Self::fallbacks(&map.fallbacks, &models)?,
+            None => Fallbacks::from_stored(project.fallbacks.clone()),
+        };
+        // A removed seat takes its fallbacks with it.
+        fallbacks.retain_seats(&project.models);
+        project.fallbacks = fallbacks.as_map().clone();
+        let mut new_ids: Vec<String> = project.models.clone();
+        new_ids.extend(fallbacks.models().into_iter().map(str::to_owned));
+        new_ids.push(project.summarizer_model.clone());
+        new_ids.retain(|id| !before.contains(id));
+        let warnings = self.check_new_models(new_ids).await?;
         let project = self
             .store()
             .update_project(&project)
@@ -160,6 +212,7 @@ impl ProjectService for ProjectApi {
             .ok_or_else(|| EngineError::project_not_found(&r.project_id))?;
         Ok(Response::new(v1::UpdateProjectResponse {
             project: Some(wire::project(&project)),
+            warnings,
         }))
     }
 

@@ -176,8 +176,28 @@ impl Budget {
     ) -> Result<Reservation, BudgetError> {
         let now = self.now();
         let (_, spend_limits) = self.spend_limits(principal, now);
-        let amount_usd = self.estimate(model, prompt).await?;
         let id = uuid::Uuid::now_v7().to_string();
+        if spend_limits.is_empty() {
+            // Nothing can refuse it: the spend is recorded without making
+            // the call wait for an estimate or a commit.
+            self.inner
+                .store
+                .queue_spend(NewReservation {
+                    id: id.clone(),
+                    principal: principal.to_owned(),
+                    discussion_id: discussion_id.to_owned(),
+                    model: model.to_owned(),
+                    amount_usd: 0.0,
+                    time: now,
+                    limits: Vec::new(),
+                })
+                .await;
+            return Ok(Reservation {
+                id,
+                model: model.to_owned(),
+            });
+        }
+        let amount_usd = self.estimate(model, prompt).await?;
         let outcome = self
             .inner
             .store
@@ -217,9 +237,7 @@ impl Budget {
                 None => 0.0,
             }
         };
-        if let Err(e) = self.inner.store.settle_spend(&reservation.id, cost).await {
-            tracing::error!(error = %e, "could not settle a spend reservation; it stays reserved");
-        }
+        self.inner.store.settle_spend(&reservation.id, cost).await;
         cost
     }
 

@@ -40,3 +40,20 @@ stored_enum!(
     /// How a message ended (or that it is still being written).
     MessageStatus { Streaming = "streaming", Complete = "complete", Failed = "failed", Interrupted = "interrupted" }
 );
+stored_enum!(
+    /// Why a model call failed, for programs to act on (the human text is
+    /// kept beside it).
+    FailureReason {
+        Timeout = "timeout",
+        RateLimited = "rate_limited",
+        UpstreamError = "upstream_error",
+        BadApiKey = "bad_api_key",
+        OutOfCredits = "out_of_credits",
+        UnknownModel = "unknown_model",
+        ContextTooLong = "context_too_long",
+        BrokenStream = "broken_stream",
+        EmptyAnswer = "empty_answer",
+        BudgetExceeded = "budget_exceeded",
+        StoreError = "store_error",
+    }
+);

@@ -2,12 +2,16 @@
 //! so the layers below never re-check input.
 
 mod enums;
+mod fallbacks;
 mod id;
 mod model_id;
 mod project_name;
 mod text;
 
-pub use enums::{DiscussionKind, DiscussionStatus, MessageRole, MessageStatus, RoundMode};
+pub use enums::{
+    DiscussionKind, DiscussionStatus, FailureReason, MessageRole, MessageStatus, RoundMode,
+};
+pub use fallbacks::Fallbacks;
 pub use id::{DiscussionId, ProjectId};
 pub use model_id::{ModelId, ModelList};
 pub use project_name::ProjectName;

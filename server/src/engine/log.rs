@@ -211,6 +211,7 @@ mod tests {
                 message_id: message.into(),
                 model: "m".into(),
                 text: format!("t{seq}"),
+                ..Default::default()
             }),
         )
     }

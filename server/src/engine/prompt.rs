@@ -290,6 +290,7 @@ mod tests {
             models: vec!["a/one".into(), "b/two".into()],
             system_prompt: "Be brief.".into(),
             summarizer_model: String::new(),
+            fallbacks: Default::default(),
             create_time: 0,
             update_time: 0,
         }

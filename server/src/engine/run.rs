@@ -84,6 +84,15 @@ impl RunContext {
         }
     }
 
+    /// The fallbacks of seat `model`, in order.
+    fn fallbacks(&self, model: &str) -> Vec<String> {
+        self.project
+            .fallbacks
+            .get(model)
+            .cloned()
+            .unwrap_or_default()
+    }
+
     fn budget(&self, model: &str) -> usize {
         self.inner.llm.settings().context_budget(model)
     }
@@ -312,6 +321,7 @@ async fn parallel_round(ctx: &RunContext, transcript: &mut Transcript) -> Result
             model: model.clone(),
             role: MessageRole::Model,
             messages,
+            fallbacks: ctx.fallbacks(model),
         })
     });
     let answers = futures::future::join_all(turns).await;
@@ -340,6 +350,7 @@ async fn sequential_round(ctx: &RunContext, transcript: &mut Transcript) -> Resu
                 model: model.clone(),
                 role: MessageRole::Model,
                 messages,
+                fallbacks: ctx.fallbacks(model),
             })
             .await;
         heard(transcript, &answer);
@@ -369,6 +380,7 @@ async fn mention_round(
             model: model.to_owned(),
             role: MessageRole::Model,
             messages,
+            fallbacks: ctx.fallbacks(model),
         })
         .await;
     heard(transcript, &answer);
@@ -395,6 +407,7 @@ async fn summary_round(
         .speaker(number)
         .speak(Turn {
             position: 0,
+            fallbacks: ctx.fallbacks(&model),
             model,
             role: MessageRole::Summary,
             messages,

@@ -10,7 +10,10 @@ use tracing::Instrument as _;
 use super::hub::Hub;
 use crate::budget::Budget;
 use crate::domain::{MessageRole, MessageStatus};
-use crate::llm::{ChatChunk, ChatMessage, ChatRequest, LlmClient, Usage};
+use crate::llm::{
+    ChatChunk, ChatMessage, ChatRequest, Failure, LlmClient, LlmError, QUEUE_NOTICE, Usage,
+    explain, store_failure,
+};
 use crate::store::{MessageRecord, Store, StoreError, now_ms};
 use crate::wire;
 
@@ -41,12 +44,27 @@ pub(super) struct Turn {
     pub model: String,
     pub role: MessageRole,
     pub messages: Vec<ChatMessage>,
+    /// Models that answer for `model`, in order, when it fails before its
+    /// first token.
+    pub fallbacks: Vec<String>,
 }
 
 enum Ending {
     Complete,
-    Failed(String),
+    Failed(Failure),
     Interrupted,
+}
+
+/// How one call to one model ended.
+enum CallEnd {
+    Complete,
+    Interrupted,
+    /// Failed; `silent` when nothing (no text, no thinking) was streamed,
+    /// so a fallback may still answer.
+    Failed {
+        failure: Failure,
+        silent: bool,
+    },
 }
 
 impl Speaker<'_> {
@@ -72,6 +90,10 @@ impl Speaker<'_> {
             cost_usd: 0.0,
             latency_ms: 0,
             create_time: now_ms(),
+            failure_reason: None,
+            answered_by: String::new(),
+            reasoning: String::new(),
+            queue_ms: 0,
             author_name: String::new(),
         }
     }
@@ -98,7 +120,9 @@ impl Speaker<'_> {
 
     /// Calls the model, streams its answer to the hub, and stores the
     /// outcome: COMPLETE, FAILED (with the reason and any text received) or
-    /// INTERRUPTED (stopped). Never fails the round.
+    /// INTERRUPTED (stopped). A model that fails before its first token is
+    /// replaced by its next fallback, with the same context. Never fails the
+    /// round.
     pub async fn speak(&self, turn: Turn) -> MessageRecord {
         let span = tracing::info_span!("model_call", model = %turn.model, round = self.round, position = turn.position);
         self.speak_inner(turn).instrument(span).await
@@ -135,70 +159,44 @@ impl Speaker<'_> {
             Err(e) => (None, Some(e.to_string())),
         };
         let started = Instant::now();
-        let flush_every = self.flush_every;
-        let mut last_flush = Instant::now();
-        let mut stream = self.llm.stream_chat(ChatRequest {
-            model: turn.model.clone(),
-            messages: turn.messages,
-            max_tokens: None,
-        });
-        // A chunk read while gathering deltas that is not itself a delta.
-        let mut held = None;
+        let mut fallbacks = turn.fallbacks.into_iter();
+        let mut caller = turn.model.clone();
         let ending = loop {
-            if let Some(reason) = refused.take() {
-                break Ending::Failed(reason);
+            if let Some(text) = refused.take() {
+                break Ending::Failed(Failure {
+                    reason: crate::domain::FailureReason::BudgetExceeded,
+                    text,
+                });
             }
-            let item = match held.take() {
-                Some(item) => item,
-                None => tokio::select! {
-                    biased;
-                    _ = self.cancel.cancelled() => break Ending::Interrupted,
-                    item = stream.next() => item,
-                },
-            };
-            match item {
-                Some(Ok(ChatChunk::Delta(mut text))) => {
-                    // Chunks that have already arrived go out as one delta:
-                    // under load that spares every subscriber an event per
-                    // chunk, and it never waits for more.
-                    while text.len() < COALESCE_LIMIT {
-                        match stream.next().now_or_never() {
-                            Some(Some(Ok(ChatChunk::Delta(more)))) => text.push_str(&more),
-                            Some(other) => {
-                                held = Some(other);
-                                break;
-                            }
-                            None => break,
-                        }
-                    }
-                    if text.is_empty() {
-                        continue;
-                    }
-                    m.content.push_str(&text);
+            let end = self.call(&mut m, &caller, turn.messages.clone()).await;
+            match end {
+                CallEnd::Complete => break Ending::Complete,
+                CallEnd::Interrupted => break Ending::Interrupted,
+                CallEnd::Failed { failure, silent } => {
+                    let next = if silent { fallbacks.next() } else { None };
+                    let Some(next) = next else {
+                        break Ending::Failed(failure);
+                    };
+                    tracing::info!(
+                        failed = %caller,
+                        fallback = %next,
+                        reason = failure.reason.as_str(),
+                        "model failed before its first token; its fallback answers"
+                    );
                     self.hub
-                        .publish(Payload::MessageDelta(v1::MessageDelta {
+                        .publish(Payload::MessageFallback(v1::MessageFallback {
                             message_id: m.id.clone(),
                             model: m.model.clone(),
-                            text,
+                            answered_by: next.clone(),
+                            error: failure.text,
+                            reason: wire::failure_reason(failure.reason) as i32,
                         }))
                         .await;
-                    if last_flush.elapsed() >= flush_every {
-                        last_flush = Instant::now();
-                        self.store.save_streaming(m.clone()).await;
-                    }
+                    m.answered_by.clone_from(&next);
+                    caller = next;
                 }
-                Some(Ok(ChatChunk::Usage(u))) => {
-                    m.prompt_tokens = u.prompt_tokens;
-                    m.completion_tokens = u.completion_tokens;
-                    m.cost_usd = u.cost_usd;
-                }
-                Some(Err(e)) => break Ending::Failed(e.to_string()),
-                None if m.content.trim().is_empty() => break Ending::Failed("empty answer".into()),
-                None => break Ending::Complete,
             }
         };
-        // Dropping the stream closes the upstream request at once.
-        drop(stream);
         m.latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         if let Some(reservation) = reservation {
             let usage = Usage {
@@ -208,33 +206,38 @@ impl Speaker<'_> {
             };
             m.cost_usd = self.budget.settle(reservation, &usage).await;
         }
+        let mut ending = ending;
         match &ending {
             Ending::Complete => m.status = MessageStatus::Complete,
-            Ending::Failed(reason) => {
+            Ending::Failed(failure) => {
                 m.status = MessageStatus::Failed;
-                m.error = reason.clone();
-                tracing::info!(reason = %reason, "model call failed");
+                m.error.clone_from(&failure.text);
+                m.failure_reason = Some(failure.reason);
+                tracing::info!(reason = failure.reason.as_str(), error = %failure.text, "model call failed");
             }
             Ending::Interrupted => {
                 m.status = MessageStatus::Interrupted;
                 m.error = "stopped before the answer was complete".into();
             }
         }
-        let mut ending = ending;
         if let Err(e) = self.store.save_message(&m).await {
             // What a client has seen completed, GetDiscussion must return:
             // an answer that could not be stored is reported as failed.
             tracing::error!(error = %e, "could not store the finished message");
+            let failure = store_failure();
             m.status = MessageStatus::Failed;
-            m.error = "the answer could not be stored".into();
-            ending = Ending::Failed(m.error.clone());
+            m.error.clone_from(&failure.text);
+            m.failure_reason = Some(failure.reason);
+            ending = Ending::Failed(failure);
         }
         let payload = match ending {
-            Ending::Failed(error) => Payload::MessageFailed(v1::MessageFailed {
+            Ending::Failed(failure) => Payload::MessageFailed(v1::MessageFailed {
                 message_id: m.id.clone(),
                 model: m.model.clone(),
-                error,
+                error: failure.text,
                 content: m.content.clone(),
+                reason: wire::failure_reason(failure.reason) as i32,
+                answered_by: m.answered_by.clone(),
             }),
             Ending::Complete | Ending::Interrupted => {
                 Payload::MessageCompleted(v1::MessageCompleted {
@@ -245,4 +248,135 @@ impl Speaker<'_> {
         self.hub.publish(payload).await;
         m
     }
+
+    /// One call to `model` for message `m`: streams its thinking and text
+    /// into `m` and the hub.
+    async fn call(
+        &self,
+        m: &mut MessageRecord,
+        model: &str,
+        messages: Vec<ChatMessage>,
+    ) -> CallEnd {
+        let flush_every = self.flush_every;
+        let mut last_flush = Instant::now();
+        let call_started = Instant::now();
+        let mut stream = self.llm.stream_chat(ChatRequest {
+            model: model.to_owned(),
+            messages,
+            max_tokens: None,
+        });
+        // Nothing of this call reached the hub yet.
+        let mut silent = true;
+        // A chunk read while gathering deltas that is not itself one.
+        let mut held = None;
+        let end = loop {
+            let item = match held.take() {
+                Some(item) => item,
+                None => tokio::select! {
+                    biased;
+                    _ = self.cancel.cancelled() => break CallEnd::Interrupted,
+                    item = stream.next() => item,
+                },
+            };
+            match item {
+                Some(Ok(chunk @ (ChatChunk::Delta(_) | ChatChunk::Reasoning(_)))) => {
+                    let (mut text, mut reasoning) = (String::new(), String::new());
+                    add(chunk, &mut text, &mut reasoning);
+                    // Chunks that have already arrived go out as one delta:
+                    // under load that spares every subscriber an event per
+                    // chunk, and it never waits for more.
+                    while text.len() + reasoning.len() < COALESCE_LIMIT {
+                        match stream.next().now_or_never() {
+                            Some(Some(Ok(
+                                more @ (ChatChunk::Delta(_) | ChatChunk::Reasoning(_)),
+                            ))) => add(more, &mut text, &mut reasoning),
+                            Some(other) => {
+                                held = Some(other);
+                                break;
+                            }
+                            None => break,
+                        }
+                    }
+                    if text.is_empty() && reasoning.is_empty() {
+                        continue;
+                    }
+                    silent = false;
+                    m.content.push_str(&text);
+                    m.reasoning.push_str(&reasoning);
+                    self.hub
+                        .publish(Payload::MessageDelta(v1::MessageDelta {
+                            message_id: m.id.clone(),
+                            model: m.model.clone(),
+                            text,
+                            reasoning,
+                        }))
+                        .await;
+                    if last_flush.elapsed() >= flush_every {
+                        last_flush = Instant::now();
+                        self.store.save_streaming(m.clone()).await;
+                    }
+                }
+                Some(Ok(ChatChunk::Queued(waited))) => {
+                    m.queue_ms = m.queue_ms.max(millis(waited));
+                    self.hub
+                        .publish(Payload::MessageQueued(v1::MessageQueued {
+                            message_id: m.id.clone(),
+                            model: m.model.clone(),
+                            queued_ms: millis(waited),
+                        }))
+                        .await;
+                }
+                Some(Ok(ChatChunk::Accepted { queued })) => {
+                    m.queue_ms += millis(queued);
+                    if queued >= QUEUE_NOTICE {
+                        tracing::info!(
+                            queue_ms = millis(queued),
+                            "model call waited for a provider slot"
+                        );
+                    }
+                }
+                Some(Ok(ChatChunk::Usage(u))) => {
+                    m.prompt_tokens = u.prompt_tokens;
+                    m.completion_tokens = u.completion_tokens;
+                    m.cost_usd = u.cost_usd;
+                }
+                Some(Err(e)) => {
+                    let provider = self.llm.provider_for(model).unwrap_or_default();
+                    break CallEnd::Failed {
+                        failure: explain(&e, model, &provider),
+                        silent,
+                    };
+                }
+                None if m.content.trim().is_empty() => {
+                    let provider = self.llm.provider_for(model).unwrap_or_default();
+                    break CallEnd::Failed {
+                        failure: explain(&LlmError::EmptyAnswer, model, &provider),
+                        silent,
+                    };
+                }
+                None => break CallEnd::Complete,
+            }
+        };
+        // Dropping the stream closes the upstream request at once.
+        drop(stream);
+        tracing::debug!(
+            model,
+            elapsed_ms = millis(call_started.elapsed()),
+            "call ended"
+        );
+        end
+    }
+}
+
+/// Appends a text or thinking chunk to what goes out next.
+fn add(chunk: ChatChunk, text: &mut String, reasoning: &mut String) {
+    match chunk {
+        ChatChunk::Delta(t) => text.push_str(&t),
+        ChatChunk::Reasoning(r) => reasoning.push_str(&r),
+        _ => {}
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }

@@ -1,5 +1,9 @@
 //! What the engine sends to a model and what comes back.
 
+/// How long a call waits for a provider slot before it says so
+/// ([`ChatChunk::Queued`]).
+pub const QUEUE_NOTICE: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Who says a message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ChatRole {
@@ -59,6 +63,15 @@ pub struct Usage {
 /// One item of a streamed answer.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ChatChunk {
+    /// The call has waited this long for a free slot at its provider (sent
+    /// once, after [`QUEUE_NOTICE`]); it goes on waiting.
+    Queued(std::time::Duration),
+    /// The provider accepted the call (the response head is in), after
+    /// `queued` spent waiting for slots; sent once, before any text.
+    Accepted { queued: std::time::Duration },
+    /// The next piece of a reasoning model's thinking; never empty, never
+    /// part of the answer.
+    Reasoning(String),
     /// The next piece of answer text; never empty.
     Delta(String),
     /// Sent once, when the provider reports usage (normally just before the end).

@@ -7,6 +7,7 @@ use futures::StreamExt;
 use futures::stream::BoxStream;
 
 use super::chat::{ChatChunk, ChatRequest};
+use super::check::{ModelCheck, check};
 use super::error::LlmError;
 use super::models::ModelCache;
 use super::provider::ModelInfo;
@@ -102,6 +103,34 @@ impl LlmClient {
                 futures::stream::once(futures::future::ready(Err(error))).boxed()
             }
         }
+    }
+
+    /// Checks model ids (aliases allowed) against the providers' cached
+    /// `/models`, except at providers with `check_models = false`.
+    pub async fn check_models(&self, ids: &[String]) -> ModelCheck {
+        let inner = &self.inner;
+        let needed = ids.iter().any(|id| {
+            inner
+                .router
+                .route(&inner.settings, id)
+                .map_or(true, |r| r.provider.settings().check_models)
+        });
+        if !needed {
+            return ModelCheck::default();
+        }
+        let catalogue = inner.models.catalogue(&inner.router, &inner.settings).await;
+        check(ids, &catalogue, &inner.router, &inner.settings)
+    }
+
+    /// The adaptive concurrency limit of provider `name` right now (its own
+    /// window, not the per-model ones); `None` for an unknown provider.
+    pub fn concurrency_limit(&self, name: &str) -> Option<usize> {
+        self.inner
+            .router
+            .providers()
+            .iter()
+            .find(|p| p.name() == name)
+            .map(|p| p.limits().limit())
     }
 
     /// Every provider's `/models`, merged, sorted by id (one entry per id),

@@ -137,7 +137,7 @@ pub(crate) fn error_detail(body: &[u8]) -> Option<String> {
         }) => m,
         _ => String::from_utf8_lossy(body).into_owned(),
     };
-    let text = text.trim();
+    let text = redact_secrets(text.trim());
     if text.is_empty() || text.starts_with('<') {
         return None;
     }
@@ -146,6 +146,32 @@ pub(crate) fn error_detail(body: &[u8]) -> Option<String> {
         short.push('…');
     }
     Some(short)
+}
+
+/// Replaces key-shaped words (`sk-…`, or long runs of letters and digits
+/// without a `/`, which ids and URLs have) with `[redacted]`: providers echo
+/// a rejected key in their message, and the message reaches end users.
+fn redact_secrets(text: &str) -> String {
+    let key_shaped = |word: &str| {
+        let word = word.trim_matches(|c: char| !c.is_ascii_alphanumeric() && c != '*');
+        let charset = word
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '*' | '.'));
+        let has_digit = word.chars().any(|c| c.is_ascii_digit());
+        charset
+            && (((word.starts_with("sk-") || word.starts_with("sk_")) && word.len() > 6)
+                || (word.len() >= 24 && has_digit))
+    };
+    text.split_inclusive(char::is_whitespace)
+        .map(|piece| {
+            let word = piece.trim_end();
+            if key_shaped(word) {
+                format!("[redacted]{}", &piece[word.len()..])
+            } else {
+                piece.to_owned()
+            }
+        })
+        .collect()
 }
 
 impl LlmError {
@@ -296,6 +322,20 @@ mod tests {
         assert_eq!(
             error_detail(b"<html><body>502 Bad Gateway</body></html>"),
             None
+        );
+        assert_eq!(
+            error_detail(br#"{"error":{"message":"Incorrect API key provided: sk-proj-abc123***xyz9. See docs."}}"#)
+                .as_deref(),
+            Some("Incorrect API key provided: [redacted] See docs.")
+        );
+        assert_eq!(
+            error_detail(b"bad token a1b2c3d4e5f6a7b8c9d0e1f2a3b4 here").as_deref(),
+            Some("bad token [redacted] here")
+        );
+        assert_eq!(
+            error_detail(b"No endpoints found for anthropic/claude-sonnet-4.5-20250929.")
+                .as_deref(),
+            Some("No endpoints found for anthropic/claude-sonnet-4.5-20250929.")
         );
         let long = "x".repeat(1000);
         let detail = error_detail(long.as_bytes()).unwrap_or_default();

@@ -24,7 +24,15 @@ pub(crate) struct ModelCache {
 struct Cached {
     fetched: Instant,
     ttl: Duration,
-    models: Vec<ModelInfo>,
+    catalogue: Catalogue,
+}
+
+/// What the providers offer, and which of them could not say.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Catalogue {
+    pub models: Vec<ModelInfo>,
+    /// Providers whose `/models` failed (or listed nothing).
+    pub unlisted: Vec<String>,
 }
 
 impl ModelCache {
@@ -36,31 +44,36 @@ impl ModelCache {
     }
 
     pub async fn get(&self, router: &Router, settings: &LlmSettings) -> Vec<ModelInfo> {
+        self.catalogue(router, settings).await.models
+    }
+
+    /// The listing with the providers missing from it.
+    pub async fn catalogue(&self, router: &Router, settings: &LlmSettings) -> Catalogue {
         let mut entry = self.entry.lock().await;
         if let Some(cached) = entry.as_ref()
             && cached.fetched.elapsed() < cached.ttl
         {
-            return cached.models.clone();
+            return cached.catalogue.clone();
         }
-        let (models, complete) = fetch_all(router, settings).await;
-        let ttl = if complete {
+        let catalogue = fetch_all(router, settings).await;
+        let ttl = if catalogue.unlisted.is_empty() {
             self.ttl
         } else {
             self.ttl.min(PARTIAL_TTL)
         };
-        *entry = (!models.is_empty() && !ttl.is_zero()).then(|| Cached {
+        *entry = (!catalogue.models.is_empty() && !ttl.is_zero()).then(|| Cached {
             fetched: Instant::now(),
             ttl,
-            models: models.clone(),
+            catalogue: catalogue.clone(),
         });
-        models
+        catalogue
     }
 }
 
 /// Every provider's listing, merged: sorted by id, one entry per id (the
-/// earliest provider in settings order wins). `complete` is false when a
-/// provider failed; it is logged and left out.
-async fn fetch_all(router: &Router, settings: &LlmSettings) -> (Vec<ModelInfo>, bool) {
+/// earliest provider in settings order wins). A provider that failed is
+/// logged, left out and named in `unlisted`.
+async fn fetch_all(router: &Router, settings: &LlmSettings) -> Catalogue {
     // Listing is not a model call: bound it by the first-token limit.
     let limit = settings.timeouts.first_token();
     let calls = router
@@ -86,7 +99,13 @@ async fn fetch_all(router: &Router, settings: &LlmSettings) -> (Vec<ModelInfo>, 
             }
         });
     let results = futures::future::join_all(calls).await;
-    let complete = results.iter().all(Option::is_some);
+    let unlisted = router
+        .providers()
+        .iter()
+        .zip(&results)
+        .filter(|(_, listed)| listed.as_ref().is_none_or(|(_, models)| models.is_empty()))
+        .map(|(p, _)| p.name().to_owned())
+        .collect();
     let mut all: Vec<(usize, ModelInfo)> = results
         .into_iter()
         .flatten()
@@ -94,5 +113,8 @@ async fn fetch_all(router: &Router, settings: &LlmSettings) -> (Vec<ModelInfo>, 
         .collect();
     all.sort_by(|(ia, a), (ib, b)| a.id.cmp(&b.id).then(ia.cmp(ib)));
     all.dedup_by(|(_, later), (_, kept)| later.id == kept.id);
-    (all.into_iter().map(|(_, m)| m).collect(), complete)
+    Catalogue {
+        models: all.into_iter().map(|(_, m)| m).collect(),
+        unlisted,
+    }
 }

@@ -1,5 +1,5 @@
 //! One configured upstream: its async-openai client, HTTP transport and
-//! concurrency slots, and the [`ModelInfo`] its `/models` lists.
+//! adaptive concurrency limits, and the [`ModelInfo`] its `/models` lists.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,12 +8,13 @@ use async_openai::Client;
 use async_openai::config::OpenAIConfig;
 use async_openai::middleware::ReqwestService;
 use secrecy::ExposeSecret;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use tower::Layer;
 
+use super::call_state::CallState;
 use super::error::LlmError;
-use super::retry::{AttemptClock, RetryLayer};
+use super::limiter::Limits;
+use super::retry::{Gate, RetryLayer};
 use super::settings::{ModelPrice, ProviderSettings, RetrySettings};
 use super::wire::{ModelList, StreamChunk, StreamRequest, WireModel};
 
@@ -37,7 +38,7 @@ pub(crate) struct Provider {
     settings: Arc<ProviderSettings>,
     http: reqwest::Client,
     client: Client<OpenAIConfig>,
-    slots: Arc<Semaphore>,
+    limits: Arc<Limits>,
 }
 
 impl std::fmt::Debug for Provider {
@@ -59,8 +60,10 @@ impl Provider {
         let config_error = |reason: String| LlmError::Config {
             reason: format!("provider {:?}: {reason}", settings.name),
         };
-        if settings.max_concurrency == 0 {
-            return Err(config_error("max_concurrency must be at least 1".into()));
+        if settings.max_concurrency == Some(0) || settings.concurrency_ceiling == 0 {
+            return Err(config_error(
+                "max_concurrency and concurrency_ceiling must be at least 1".into(),
+            ));
         }
         let base_url = settings.base_url.trim_end_matches('/').to_owned();
         match reqwest::Url::parse(&base_url) {
@@ -89,7 +92,11 @@ impl Provider {
             .with_org_id("")
             .with_project_id("");
         Ok(Self {
-            slots: Arc::new(Semaphore::new(settings.max_concurrency)),
+            limits: Arc::new(Limits::new(
+                &settings.name,
+                settings.concurrency_limit(),
+                settings.limit_per_model,
+            )),
             client: Client::build(http.clone(), config),
             http,
             settings: Arc::new(settings),
@@ -104,24 +111,20 @@ impl Provider {
         &self.settings
     }
 
-    /// Waits for a free concurrency slot; keep the permit while streaming.
-    pub async fn acquire_slot(&self) -> Result<OwnedSemaphorePermit, LlmError> {
-        self.slots
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|_| LlmError::Other {
-                detail: "provider is shutting down".into(),
-            })
+    /// The provider's adaptive concurrency limits, shared by its calls.
+    pub fn limits(&self) -> Arc<Limits> {
+        self.limits.clone()
     }
 
     /// A client for one call: the shared one, with this call's retry layer.
     fn client_for_call(
         &self,
         retry: RetrySettings,
-        clock: Arc<AttemptClock>,
+        state: Arc<CallState>,
+        gate: Option<Gate>,
     ) -> Client<OpenAIConfig> {
-        let service = RetryLayer::new(retry, clock).layer(ReqwestService::new(self.http.clone()));
+        let service =
+            RetryLayer::new(retry, state, gate).layer(ReqwestService::new(self.http.clone()));
         self.client.clone().with_http_service(service)
     }
 
@@ -131,10 +134,11 @@ impl Provider {
         &self,
         body: &StreamRequest,
         retry: RetrySettings,
-        clock: Arc<AttemptClock>,
+        state: Arc<CallState>,
+        gate: Option<Gate>,
         connect_timeout: Duration,
     ) -> Result<async_openai::types::stream::StreamResponse<StreamChunk>, LlmError> {
-        let client = self.client_for_call(retry, clock);
+        let client = self.client_for_call(retry, state, gate);
         client
             .chat()
             .create_stream_byot::<&StreamRequest, StreamChunk>(body)
@@ -149,7 +153,8 @@ impl Provider {
         retry: RetrySettings,
         connect_timeout: Duration,
     ) -> Result<Vec<ModelInfo>, LlmError> {
-        let client = self.client_for_call(retry, AttemptClock::new(Instant::now()));
+        // Listing is not a model call: it takes no concurrency slot.
+        let client = self.client_for_call(retry, CallState::new(Instant::now()), None);
         let list: ModelList = client
             .models()
             .list_byot()

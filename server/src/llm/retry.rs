@@ -7,8 +7,13 @@
 //! Not retried: other 4xx, and a 429 for an exhausted quota. The final
 //! non-success answer is handed up as an [`HttpStatusError`] so its status
 //! survives whatever the body looks like.
+//!
+//! Every attempt first waits for a slot of the provider's adaptive
+//! concurrency limit ([`Gate`]) and reports back: accepted, or overloaded
+//! (429/503). A failed attempt frees its slot before the backoff, so a retry
+//! queues behind calls that have not been refused yet.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -18,35 +23,21 @@ use futures::future::BoxFuture;
 use tokio::time::Instant;
 use tower::{Layer, Service, ServiceExt};
 
+use super::call_state::CallState;
 use super::error::{HttpStatusError, error_detail};
+use super::limiter::Limits;
 use super::settings::{RetrySettings, millis};
+
+/// The concurrency limits a call's attempts go through, and its model (for
+/// per-model limits).
+#[derive(Clone, Debug)]
+pub(crate) struct Gate {
+    pub limits: Arc<Limits>,
+    pub model: String,
+}
 
 /// Most of an error body we read to explain the failure.
 const MAX_ERROR_BODY: usize = 16 * 1024;
-
-/// When the current attempt of one call started (or, during a backoff wait,
-/// when the next one will). The first-token deadline counts from here, so
-/// waiting out a `Retry-After` is never mistaken for a slow model.
-#[derive(Debug)]
-pub(crate) struct AttemptClock {
-    started: Mutex<Instant>,
-}
-
-impl AttemptClock {
-    pub fn new(now: Instant) -> Arc<Self> {
-        Arc::new(Self {
-            started: Mutex::new(now),
-        })
-    }
-
-    pub fn attempt_started(&self) -> Instant {
-        *self.started.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn set(&self, at: Instant) {
-        *self.started.lock().unwrap_or_else(|p| p.into_inner()) = at;
-    }
-}
 
 /// The wait before retry number `retry` (0 = the first retry).
 ///
@@ -87,12 +78,17 @@ fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
 #[derive(Clone, Debug)]
 pub(crate) struct RetryLayer {
     policy: RetrySettings,
-    clock: Arc<AttemptClock>,
+    state: Arc<CallState>,
+    gate: Option<Gate>,
 }
 
 impl RetryLayer {
-    pub fn new(policy: RetrySettings, clock: Arc<AttemptClock>) -> Self {
-        Self { policy, clock }
+    pub fn new(policy: RetrySettings, state: Arc<CallState>, gate: Option<Gate>) -> Self {
+        Self {
+            policy,
+            state,
+            gate,
+        }
     }
 }
 
@@ -103,7 +99,8 @@ impl<S> Layer<S> for RetryLayer {
         Retry {
             inner,
             policy: self.policy,
-            clock: self.clock.clone(),
+            state: self.state.clone(),
+            gate: self.gate.clone(),
         }
     }
 }
@@ -112,7 +109,29 @@ impl<S> Layer<S> for RetryLayer {
 pub(crate) struct Retry<S> {
     inner: S,
     policy: RetrySettings,
-    clock: Arc<AttemptClock>,
+    state: Arc<CallState>,
+    gate: Option<Gate>,
+}
+
+/// Waits for a slot of `gate` (if any) and starts the attempt.
+async fn admit(state: &CallState, gate: Option<&Gate>) {
+    if let Some(gate) = gate {
+        let waiting = Instant::now();
+        state.start_queue(waiting);
+        let slot = gate.limits.acquire(&gate.model).await;
+        let now = Instant::now();
+        state.end_queue(now, slot.waited);
+        let waited = now.saturating_duration_since(waiting);
+        if slot.waited && waited >= std::time::Duration::from_millis(100) {
+            tracing::info!(
+                queue_ms = u64::try_from(waited.as_millis()).unwrap_or(u64::MAX),
+                limit = gate.limits.limit(),
+                "waited for a provider slot"
+            );
+        }
+        state.hold(slot);
+    }
+    state.start_attempt(Instant::now());
 }
 
 impl<S> Service<HttpRequestFactory> for Retry<S>
@@ -135,18 +154,22 @@ where
         // Use the service that was made ready; leave a fresh clone behind.
         let clone = self.inner.clone();
         let mut service = std::mem::replace(&mut self.inner, clone);
-        let (policy, clock) = (self.policy, self.clock.clone());
-        clock.set(Instant::now());
-        let first = service.call(request.clone());
+        let (policy, state, gate) = (self.policy, self.state.clone(), self.gate.clone());
         Box::pin(async move {
-            let mut outcome = first.await;
+            admit(&state, gate.as_ref()).await;
+            let mut outcome = service.call(request.clone()).await;
             let mut retry = 0;
             loop {
                 let failure = match outcome {
-                    Ok(response) if response.status().is_success() => return Ok(response),
+                    Ok(response) if response.status().is_success() => {
+                        state.report(true, false, None);
+                        return Ok(response);
+                    }
                     Ok(response) => Failure::Status(read_status_error(response).await),
                     Err(error) => Failure::Transport(error),
                 };
+                state.report(false, failure.is_overload(), failure.retry_after());
+                state.release();
                 if !failure.is_retryable() || retry >= policy.max_retries {
                     return Err(failure.into_error());
                 }
@@ -157,9 +180,10 @@ where
                     delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
                     "model call failed before the first token; retrying"
                 );
-                clock.set(Instant::now() + delay);
+                state.start_attempt(Instant::now() + delay);
                 tokio::time::sleep(delay).await;
                 retry += 1;
+                admit(&state, gate.as_ref()).await;
                 outcome = match service.ready().await {
                     Ok(ready) => ready.call(request.clone()).await,
                     Err(e) => Err(e),
@@ -187,6 +211,11 @@ impl Failure {
             Failure::Transport(OpenAIError::Reqwest(e)) => e.is_connect(),
             Failure::Transport(_) => false,
         }
+    }
+
+    /// The provider says it is overloaded: 429 (not an exhausted quota) or 503.
+    fn is_overload(&self) -> bool {
+        matches!(self, Failure::Status(e) if (e.status == 429 && !e.quota_exhausted) || e.status == 503)
     }
 
     fn retry_after(&self) -> Option<Duration> {

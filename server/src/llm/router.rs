@@ -144,7 +144,7 @@ mod tests {
     #[test]
     fn bad_settings_are_config_errors() {
         let mut zero = provider("zero", &[]);
-        zero.max_concurrency = 0;
+        zero.max_concurrency = Some(0);
         assert!(matches!(router(vec![zero]), Err(LlmError::Config { .. })));
         let mut url = provider("url", &[]);
         url.base_url = "not a url".into();

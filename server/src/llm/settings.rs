@@ -11,6 +11,10 @@ use serde::Deserialize;
 /// Base URL of the default provider.
 pub const OPENROUTER_BASE_URL: &str = "https://openrouter.ai/api/v1";
 
+/// Where a provider's adaptive concurrency limit starts: high enough that a
+/// shared server does not queue its users behind each other by itself.
+pub const DEFAULT_CONCURRENCY_CEILING: usize = 1024;
+
 /// Everything the model-call layer needs to know.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(default)]
@@ -106,8 +110,19 @@ pub struct ProviderSettings {
     /// Model-id prefixes routed to this provider (`"openai/"`, or an exact id,
     /// which is its own prefix); empty = catch-all.
     pub models: Vec<String>,
-    /// At most this many streams open to this provider at once.
-    pub max_concurrency: usize,
+    /// A hard cap on the streams open to this provider at once. Unset (the
+    /// default), only the adaptive limit applies: it starts at
+    /// `concurrency_ceiling`, is cut when the provider answers 429/503 and
+    /// grows back on successes.
+    pub max_concurrency: Option<usize>,
+    /// Where the adaptive concurrency limit starts, and the most it grows to.
+    pub concurrency_ceiling: usize,
+    /// Keep an adaptive limit per model too (for providers that limit each
+    /// model on its own): a 429 then slows only the model that got it.
+    pub limit_per_model: bool,
+    /// Check the model ids of projects against this provider's `/models`;
+    /// off for servers whose listing is incomplete.
+    pub check_models: bool,
     /// Send the model id without the matched prefix (e.g. `openai/gpt-4o` ->
     /// `gpt-4o` for OpenAI itself). Default false.
     pub strip_prefix: bool,
@@ -120,13 +135,25 @@ impl Default for ProviderSettings {
             base_url: OPENROUTER_BASE_URL.to_owned(),
             api_key: None,
             models: Vec::new(),
-            max_concurrency: 32,
+            max_concurrency: None,
+            concurrency_ceiling: DEFAULT_CONCURRENCY_CEILING,
+            limit_per_model: false,
+            check_models: true,
             strip_prefix: false,
         }
     }
 }
 
 impl ProviderSettings {
+    /// The most streams the adaptive limit may allow: the ceiling, or the
+    /// hard cap when that is lower.
+    pub fn concurrency_limit(&self) -> usize {
+        self.max_concurrency
+            .map_or(self.concurrency_ceiling, |cap| {
+                cap.min(self.concurrency_ceiling)
+            })
+    }
+
     /// The full model id for an id this provider lists: with `strip_prefix`,
     /// its first prefix is put back (`llama3` -> `ollama/llama3`), so that
     /// what `/models` shows routes back here.
@@ -164,7 +191,8 @@ impl ProviderSettings {
 pub struct Timeouts {
     /// TCP/TLS connect.
     pub connect_ms: u64,
-    /// From sending a request (each retry attempt anew) to the first token.
+    /// From sending a request (each retry attempt anew) to the first token,
+    /// of the answer or of a reasoning model's thinking.
     pub first_token_ms: u64,
     /// Longest silence between two chunks once text flows.
     pub idle_ms: u64,
@@ -176,9 +204,10 @@ impl Default for Timeouts {
     fn default() -> Self {
         Self {
             connect_ms: 10_000,
-            first_token_ms: 60_000,
-            idle_ms: 30_000,
-            total_ms: 300_000,
+            // Reasoning models may think for minutes, some without streaming it.
+            first_token_ms: 180_000,
+            idle_ms: 60_000,
+            total_ms: 900_000,
         }
     }
 }
@@ -253,8 +282,12 @@ mod tests {
         assert_eq!(settings.providers.len(), 1);
         assert_eq!(settings.providers[0].name, "openrouter");
         assert_eq!(settings.providers[0].base_url, OPENROUTER_BASE_URL);
-        assert_eq!(settings.providers[0].max_concurrency, 32);
+        assert_eq!(settings.providers[0].max_concurrency, None);
+        assert_eq!(settings.providers[0].concurrency_limit(), 1024);
+        assert!(settings.providers[0].check_models);
         assert_eq!(settings.timeouts, Timeouts::default());
+        assert_eq!(settings.timeouts.first_token_ms, 180_000);
+        assert_eq!(settings.timeouts.total_ms, 900_000);
         assert_eq!(settings.retry, RetrySettings::default());
         assert_eq!(settings.default_context_tokens, 32_000);
         assert_eq!(settings.models_cache_secs, 300);
@@ -278,11 +311,15 @@ mod tests {
             api_key = "sk-test"
             models = ["openai/"]
             strip_prefix = true
+            max_concurrency = 8
+            check_models = false
             "#,
         )?;
         assert_eq!(settings.timeouts.first_token_ms, 500);
-        assert_eq!(settings.timeouts.idle_ms, 30_000);
-        assert_eq!(settings.providers[0].max_concurrency, 32);
+        assert_eq!(settings.timeouts.idle_ms, 60_000);
+        assert_eq!(settings.providers[0].max_concurrency, Some(8));
+        assert_eq!(settings.providers[0].concurrency_limit(), 8);
+        assert!(!settings.providers[0].check_models);
         assert_eq!(settings.context_budget("gpt"), 128_000);
         assert_eq!(settings.context_budget("openai/gpt-4o"), 128_000);
         assert_eq!(settings.context_budget("other"), 8000);

@@ -1,6 +1,6 @@
 //! One streamed chat completion, as a state machine behind a `BoxStream`.
 //!
-//! Everything the call owns (the concurrency permit, the in-flight request,
+//! Everything the call owns (the concurrency slot, the in-flight request,
 //! the upstream body) lives inside the stream, so dropping the stream cancels
 //! the HTTP request and frees the slot at once.
 
@@ -9,14 +9,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
+use futures::future::BoxFuture;
 use futures::stream::BoxStream;
-use tokio::sync::OwnedSemaphorePermit;
+use tokio::sync::watch;
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use super::chat::{ChatChunk, ChatRequest, Usage};
+use super::call_state::{CallState, Clock};
+use super::chat::{ChatChunk, ChatRequest, QUEUE_NOTICE, Usage};
 use super::error::{HttpStatusError, LlmError, TimeoutKind, error_detail};
-use super::retry::AttemptClock;
+use super::limiter::Slot;
+use super::retry::Gate;
 use super::router::Route;
 use super::settings::{RetrySettings, Timeouts};
 use super::wire::{StreamChunk, StreamRequest};
@@ -37,7 +40,11 @@ pub(crate) fn chat_stream(
         provider = %route.provider.name(),
     );
     let call = Call {
-        body: StreamRequest::new(route.upstream_id.clone(), req.messages, req.max_tokens),
+        body: Arc::new(StreamRequest::new(
+            route.upstream_id.clone(),
+            req.messages,
+            req.max_tokens,
+        )),
         route,
         timeouts,
         retry,
@@ -45,6 +52,7 @@ pub(crate) fn chat_stream(
         pending: VecDeque::new(),
         text_chunks: 0,
         text_bytes: 0,
+        reasoning_chunks: 0,
         visible_text: false,
         finished: false,
         usage: None,
@@ -65,7 +73,7 @@ pub(crate) fn chat_stream(
 
 struct Call {
     route: Route,
-    body: StreamRequest,
+    body: Arc<StreamRequest>,
     timeouts: Timeouts,
     retry: RetrySettings,
     phase: Phase,
@@ -73,6 +81,7 @@ struct Call {
     pending: VecDeque<Item>,
     text_chunks: usize,
     text_bytes: usize,
+    reasoning_chunks: usize,
     /// Some delta had more than whitespace.
     visible_text: bool,
     /// A `finish_reason` was seen: the answer is complete.
@@ -83,17 +92,28 @@ struct Call {
 
 enum Phase {
     Start,
+    Opening(Opening),
     Streaming(Streaming),
     Done,
 }
 
+/// The request on its way: queued for a slot, retrying, or waiting for the
+/// response head.
+struct Opening {
+    request: BoxFuture<'static, Result<Upstream, LlmError>>,
+    state: Arc<CallState>,
+    clock: watch::Receiver<Clock>,
+    /// [`ChatChunk::Queued`] was sent.
+    queue_told: bool,
+}
+
 struct Streaming {
     upstream: Upstream,
-    clock: Arc<AttemptClock>,
+    state: Arc<CallState>,
     total_deadline: Instant,
     /// Time of the last chunk, once the first token arrived.
     last_activity: Option<Instant>,
-    _slot: OwnedSemaphorePermit,
+    _slot: Option<Slot>,
 }
 
 impl Call {
@@ -104,10 +124,35 @@ impl Call {
             }
             match &mut self.phase {
                 Phase::Done => return None,
-                Phase::Start => match self.open().await {
-                    Ok(streaming) => self.phase = Phase::Streaming(streaming),
-                    Err(error) => return Some(self.fail(error)),
-                },
+                Phase::Start => self.phase = Phase::Opening(self.open()),
+                Phase::Opening(opening) => {
+                    let told = opening.queue_told;
+                    let opened = tokio::select! {
+                        biased;
+                        opened = &mut opening.request => opened,
+                        waited = queued_for(&mut opening.clock, QUEUE_NOTICE), if !told => {
+                            opening.queue_told = true;
+                            return Some(Ok(ChatChunk::Queued(waited)));
+                        }
+                    };
+                    match opened {
+                        Ok(upstream) => {
+                            let state = opening.state.clone();
+                            let clock = state.clock();
+                            let queued = clock.queued;
+                            tracing::debug!(queue_ms = millis_u64(queued), "stream opened");
+                            self.phase = Phase::Streaming(Streaming {
+                                upstream,
+                                total_deadline: clock.began + queued + self.timeouts.total(),
+                                last_activity: None,
+                                _slot: state.take_slot(),
+                                state,
+                            });
+                            return Some(Ok(ChatChunk::Accepted { queued }));
+                        }
+                        Err(error) => return Some(self.fail(error)),
+                    }
+                }
                 Phase::Streaming(s) => {
                     let (deadline, kind) = s.deadline(&self.timeouts);
                     match tokio::time::timeout_at(deadline, s.upstream.next()).await {
@@ -135,39 +180,47 @@ impl Call {
         }
     }
 
-    /// Waits for a slot, then sends the request (retrying per settings) until
-    /// the response head is in.
-    async fn open(&mut self) -> Result<Streaming, LlmError> {
-        let slot = self.route.provider.acquire_slot().await?;
+    /// Starts the request: every attempt waits for a slot of the provider
+    /// (not counted against the timeouts), then is sent, retried per
+    /// settings, until the response head is in.
+    fn open(&mut self) -> Opening {
         let started = Instant::now();
         self.started = Some(started);
-        let total_deadline = started + self.timeouts.total();
-        let clock = AttemptClock::new(started);
-        let request = self.route.provider.open_stream(
-            &self.body,
-            self.retry,
-            clock.clone(),
-            self.timeouts.connect(),
-        );
-        let first_token = self.timeouts.first_token();
-        let upstream = tokio::select! {
-            biased;
-            opened = request => opened?,
-            () = first_token_expired(&clock, first_token) => {
-                return Err(LlmError::Timeout { kind: TimeoutKind::FirstToken, limit: first_token });
-            }
-            () = tokio::time::sleep_until(total_deadline) => {
-                return Err(LlmError::Timeout { kind: TimeoutKind::Total, limit: self.timeouts.total() });
+        let state = CallState::new(started);
+        let route = self.route.clone();
+        let body = self.body.clone();
+        let (timeouts, retry) = (self.timeouts, self.retry);
+        let call_state = state.clone();
+        let request = async move {
+            let gate = Gate {
+                limits: route.provider.limits(),
+                model: route.model_id.clone(),
+            };
+            let request = route.provider.open_stream(
+                &body,
+                retry,
+                call_state.clone(),
+                Some(gate),
+                timeouts.connect(),
+            );
+            let first_token = timeouts.first_token();
+            tokio::select! {
+                biased;
+                opened = request => opened,
+                () = first_token_expired(&call_state, first_token) => {
+                    Err(LlmError::Timeout { kind: TimeoutKind::FirstToken, limit: first_token })
+                }
+                () = total_expired(&call_state, timeouts.total()) => {
+                    Err(LlmError::Timeout { kind: TimeoutKind::Total, limit: timeouts.total() })
+                }
             }
         };
-        tracing::debug!("stream opened");
-        Ok(Streaming {
-            upstream,
-            clock,
-            total_deadline,
-            last_activity: None,
-            _slot: slot,
-        })
+        Opening {
+            request: Box::pin(request),
+            clock: state.subscribe(),
+            state,
+            queue_told: false,
+        }
     }
 
     /// Turns one upstream chunk into pending items.
@@ -177,8 +230,14 @@ impl Call {
         };
         let mut alive = false;
         for choice in chunk.choices.into_iter().flatten() {
-            if let Some(delta) = choice.delta {
-                alive |= delta.reasoning.is_some_and(|r| !r.is_empty());
+            if let Some(mut delta) = choice.delta {
+                if let Some(reasoning) = delta.take_reasoning() {
+                    // Thinking is a sign of life: it counts for the first-token
+                    // and idle limits, but it is not the answer.
+                    alive = true;
+                    self.reasoning_chunks += 1;
+                    self.pending.push_back(Ok(ChatChunk::Reasoning(reasoning)));
+                }
                 if let Some(text) = delta.content.filter(|t| !t.is_empty()) {
                     alive = true;
                     self.text_chunks += 1;
@@ -235,6 +294,7 @@ impl Call {
         tracing::info!(
             chunks = self.text_chunks,
             bytes = self.text_bytes,
+            reasoning_chunks = self.reasoning_chunks,
             prompt_tokens = usage.prompt_tokens,
             completion_tokens = usage.completion_tokens,
             cost_usd = usage.cost_usd,
@@ -263,10 +323,12 @@ impl Call {
     }
 
     fn elapsed_ms(&self) -> u64 {
-        self.started
-            .map(|s| u64::try_from(s.elapsed().as_millis()).unwrap_or(u64::MAX))
-            .unwrap_or(0)
+        self.started.map(|s| millis_u64(s.elapsed())).unwrap_or(0)
     }
+}
+
+fn millis_u64(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
 impl Streaming {
@@ -274,7 +336,7 @@ impl Streaming {
     fn deadline(&self, timeouts: &Timeouts) -> (Instant, TimeoutKind) {
         let (deadline, kind) = match self.last_activity {
             None => (
-                self.clock.attempt_started() + timeouts.first_token(),
+                self.state.attempt_started().unwrap_or_else(Instant::now) + timeouts.first_token(),
                 TimeoutKind::FirstToken,
             ),
             Some(last) => (last + timeouts.idle(), TimeoutKind::Idle),
@@ -287,15 +349,72 @@ impl Streaming {
     }
 }
 
+/// Waits for the clock to change; never resolves once it cannot.
+async fn clock_changed(clock: &mut watch::Receiver<Clock>) {
+    if clock.changed().await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
 /// Resolves once the current attempt has waited `limit` for its first token.
-/// A retry moves the start forward, so the deadline is re-read after each sleep.
-async fn first_token_expired(clock: &AttemptClock, limit: Duration) {
+/// A retry moves the start forward and a wait for a slot pauses it, so the
+/// deadline is re-read whenever the clock changes.
+async fn first_token_expired(state: &CallState, limit: Duration) {
+    let mut clock = state.subscribe();
     loop {
-        let deadline = clock.attempt_started() + limit;
+        let attempt = clock.borrow_and_update().attempt;
+        let Some(started) = attempt else {
+            clock_changed(&mut clock).await;
+            continue;
+        };
+        let deadline = started + limit;
         if Instant::now() >= deadline {
             return;
         }
-        tokio::time::sleep_until(deadline).await;
+        tokio::select! {
+            () = tokio::time::sleep_until(deadline) => {}
+            () = clock_changed(&mut clock) => {}
+        }
+    }
+}
+
+/// Resolves once the call has taken `limit`, time queued for slots left out.
+async fn total_expired(state: &CallState, limit: Duration) {
+    let mut clock = state.subscribe();
+    loop {
+        let now = clock.borrow_and_update().to_owned();
+        if now.queued_since.is_some() {
+            clock_changed(&mut clock).await;
+            continue;
+        }
+        let deadline = now.began + now.queued + limit;
+        if Instant::now() >= deadline {
+            return;
+        }
+        tokio::select! {
+            () = tokio::time::sleep_until(deadline) => {}
+            () = clock_changed(&mut clock) => {}
+        }
+    }
+}
+
+/// Resolves with the time waited once the call has waited `notice` for
+/// slots in all; never while it is not waiting.
+async fn queued_for(clock: &mut watch::Receiver<Clock>, notice: Duration) -> Duration {
+    loop {
+        let now = clock.borrow_and_update().to_owned();
+        let Some(since) = now.queued_since else {
+            clock_changed(clock).await;
+            continue;
+        };
+        let at = since + notice.saturating_sub(now.queued);
+        if Instant::now() >= at {
+            return now.queued_total(Instant::now());
+        }
+        tokio::select! {
+            () = tokio::time::sleep_until(at) => {}
+            () = clock_changed(clock) => {}
+        }
     }
 }
 

@@ -80,6 +80,18 @@ pub(crate) struct ChunkDelta {
     /// Thinking text of reasoning models (OpenRouter); not part of the answer,
     /// but proof the model is alive.
     pub reasoning: Option<String>,
+    /// The same, as DeepSeek and vLLM name it.
+    pub reasoning_content: Option<String>,
+}
+
+impl ChunkDelta {
+    /// The thinking text of this delta, under either name (not both: a
+    /// server that sends both sends the same text twice).
+    pub fn take_reasoning(&mut self) -> Option<String> {
+        let reasoning = self.reasoning.take().filter(|r| !r.is_empty());
+        let content = self.reasoning_content.take().filter(|r| !r.is_empty());
+        reasoning.or(content)
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -224,6 +236,25 @@ mod tests {
             r#"{"choices":[{"index":0,"delta":{"role":"assistant","content":null},"finish_reason":null}]}"#,
         )?;
         assert!(chunk.choices.is_some());
+        Ok(())
+    }
+
+    #[test]
+    fn reasoning_is_read_under_both_names_once() -> Result<(), serde_json::Error> {
+        let read = |json: &str| -> Result<Option<String>, serde_json::Error> {
+            let mut delta: ChunkDelta = serde_json::from_str(json)?;
+            Ok(delta.take_reasoning())
+        };
+        assert_eq!(read(r#"{"reasoning":"hm"}"#)?.as_deref(), Some("hm"));
+        assert_eq!(
+            read(r#"{"reasoning_content":"hm"}"#)?.as_deref(),
+            Some("hm")
+        );
+        assert_eq!(
+            read(r#"{"reasoning":"hm","reasoning_content":"hm"}"#)?.as_deref(),
+            Some("hm")
+        );
+        assert_eq!(read(r#"{"reasoning":null,"content":"x"}"#)?, None);
         Ok(())
     }
 

@@ -6,10 +6,11 @@ use sqlx::any::AnyRow;
 
 use super::writer::Command;
 use super::{MessageRecord, RoundRecord, Store, StoreError, UsageTotals, now_ms};
-use crate::domain::{MessageRole, MessageStatus, RoundMode};
+use crate::domain::{FailureReason, MessageRole, MessageStatus, RoundMode};
 
 const COLUMNS: &str = "id, discussion_id, round, position, role, model, content, status, error, \
-     prompt_tokens, completion_tokens, cost_usd, latency_ms, create_time, author_name";
+     prompt_tokens, completion_tokens, cost_usd, latency_ms, create_time, author_name, \
+     failure_reason, answered_by, reasoning, queue_ms";
 
 impl Store {
     /// Queues round `number` (the run knows the rounds before it) without
@@ -118,6 +119,10 @@ fn message_from_row(row: &AnyRow) -> Result<MessageRecord, StoreError> {
         cost_usd: row.try_get("cost_usd")?,
         latency_ms: u("latency_ms")?,
         create_time: row.try_get("create_time")?,
+        failure_reason: FailureReason::parse(&row.try_get::<String, _>("failure_reason")?),
+        answered_by: row.try_get("answered_by")?,
+        reasoning: row.try_get("reasoning")?,
+        queue_ms: u("queue_ms")?,
         author_name: row.try_get("author_name")?,
     })
 }

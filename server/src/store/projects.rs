@@ -1,5 +1,7 @@
 //! Projects and their ordered model lists.
 
+use std::collections::BTreeMap;
+
 use super::to_i64;
 use sqlx::AssertSqlSafe;
 use sqlx::Row as _;
@@ -27,6 +29,7 @@ impl Store {
             models: new.models.to_strings(),
             system_prompt: new.system_prompt.clone(),
             summarizer_model: new.summarizer_model.clone(),
+            fallbacks: new.fallbacks.as_map().clone(),
             create_time: now,
             update_time: now,
         };
@@ -71,6 +74,7 @@ impl Store {
                 p.models.push(model);
             }
         }
+        p.fallbacks = self.project_fallbacks(&p.id).await?;
         Ok(Some(p))
     }
 
@@ -98,6 +102,7 @@ impl Store {
         for row in rows {
             let mut p = project_from_row(&row)?;
             p.models = self.project_models(&p.id).await?;
+            p.fallbacks = self.project_fallbacks(&p.id).await?;
             out.push(p);
         }
         Ok(out)
@@ -148,12 +153,34 @@ impl Store {
     }
 }
 
+impl Store {
+    async fn project_fallbacks(
+        &self,
+        project_id: &str,
+    ) -> Result<BTreeMap<String, Vec<String>>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seat, model FROM project_fallbacks WHERE project_id = $1 ORDER BY seat, position",
+        )
+        .bind(project_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for row in &rows {
+            out.entry(row.try_get("seat")?)
+                .or_default()
+                .push(row.try_get("model")?);
+        }
+        Ok(out)
+    }
+}
+
 fn project_from_row(row: &AnyRow) -> Result<ProjectRecord, StoreError> {
     Ok(ProjectRecord {
         id: row.try_get("id")?,
         owner: row.try_get("owner")?,
         name: row.try_get("name")?,
         models: Vec::new(),
+        fallbacks: BTreeMap::new(),
         system_prompt: row.try_get("system_prompt")?,
         summarizer_model: row.try_get("summarizer_model")?,
         create_time: row.try_get("create_time")?,

@@ -1,7 +1,10 @@
 //! Rows as the store hands them out.
 
+use std::collections::BTreeMap;
+
 use crate::domain::{
-    DiscussionKind, DiscussionStatus, MessageRole, MessageStatus, ModelList, ProjectName, RoundMode,
+    DiscussionKind, DiscussionStatus, FailureReason, Fallbacks, MessageRole, MessageStatus,
+    ModelList, ProjectName, RoundMode,
 };
 
 /// A project to create.
@@ -11,6 +14,7 @@ pub struct NewProject {
     pub models: ModelList,
     pub system_prompt: String,
     pub summarizer_model: String,
+    pub fallbacks: Fallbacks,
 }
 
 /// A stored project.
@@ -22,6 +26,8 @@ pub struct ProjectRecord {
     pub models: Vec<String>,
     pub system_prompt: String,
     pub summarizer_model: String,
+    /// Seat model id -> fallbacks in order.
+    pub fallbacks: BTreeMap<String, Vec<String>>,
     pub create_time: i64,
     pub update_time: i64,
 }
@@ -64,6 +70,14 @@ pub struct MessageRecord {
     pub cost_usd: f64,
     pub latency_ms: u64,
     pub create_time: i64,
+    /// Why it failed (FAILED only).
+    pub failure_reason: Option<FailureReason>,
+    /// The fallback that answered for `model`, if one did.
+    pub answered_by: String,
+    /// The model's thinking, apart from `content`.
+    pub reasoning: String,
+    /// Time the call waited for provider slots.
+    pub queue_ms: u64,
     /// Who wrote a USER message, as the client named them (may be empty).
     pub author_name: String,
 }

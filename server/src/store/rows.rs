@@ -115,12 +115,15 @@ pub(super) async fn upsert_messages(
     }
     let sql = format!(
         "INSERT INTO messages (id, discussion_id, round, position, role, model, content, status, error, \
-         prompt_tokens, completion_tokens, cost_usd, latency_ms, create_time, update_time, author_name) VALUES {} \
+         prompt_tokens, completion_tokens, cost_usd, latency_ms, create_time, update_time, author_name, \
+         failure_reason, answered_by, reasoning, queue_ms) VALUES {} \
          ON CONFLICT (id) DO UPDATE SET content = excluded.content, status = excluded.status, \
          error = excluded.error, prompt_tokens = excluded.prompt_tokens, \
          completion_tokens = excluded.completion_tokens, cost_usd = excluded.cost_usd, \
-         latency_ms = excluded.latency_ms, update_time = excluded.update_time{}",
-        placeholders(backend, rows.len(), 16),
+         latency_ms = excluded.latency_ms, update_time = excluded.update_time, \
+         failure_reason = excluded.failure_reason, answered_by = excluded.answered_by, \
+         reasoning = excluded.reasoning, queue_ms = excluded.queue_ms{}",
+        placeholders(backend, rows.len(), 20),
         if partial {
             format!(
                 " WHERE messages.status = '{}'",
@@ -148,7 +151,11 @@ pub(super) async fn upsert_messages(
             .bind(to_i64(m.latency_ms))
             .bind(m.create_time)
             .bind(*time)
-            .bind(m.author_name.clone());
+            .bind(m.author_name.clone())
+            .bind(m.failure_reason.map_or("", |r| r.as_str()))
+            .bind(m.answered_by.clone())
+            .bind(m.reasoning.clone())
+            .bind(to_i64(m.queue_ms));
     }
     q.execute(&mut **tx).await?;
     Ok(())

@@ -57,15 +57,30 @@ impl Store {
             .await
     }
 
-    /// Replaces a reservation by the call's actual cost.
+    /// Records a reservation that no limit can refuse, without waiting for
+    /// its commit (queue order stores it before its settlement).
+    #[tracing::instrument(level = "debug", skip_all, fields(principal = %r.principal, model = %r.model))]
+    pub async fn queue_spend(&self, r: NewReservation) {
+        let (reply, _outcome) = super::writer::Reply::new();
+        self.queue(super::writer::Command::Statement(Statement::Reserve {
+            r,
+            reply,
+        }))
+        .await;
+    }
+
+    /// Replaces a reservation by the call's actual cost. Queued, not waited
+    /// for: any reservation queued after it sees it (queue order is commit
+    /// order); the writer logs a failure.
     #[tracing::instrument(level = "debug", skip(self))]
-    pub async fn settle_spend(&self, id: &str, amount_usd: f64) -> Result<(), StoreError> {
-        self.statement(|reply| Statement::Settle {
+    pub async fn settle_spend(&self, id: &str, amount_usd: f64) {
+        let (reply, _outcome) = super::writer::Reply::new();
+        self.queue(super::writer::Command::Statement(Statement::Settle {
             id: id.to_owned(),
             amount_usd,
             reply,
-        })
-        .await
+        }))
+        .await;
     }
 
     /// What `principal` spent (settled and reserved) since `since`.

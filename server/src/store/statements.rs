@@ -205,6 +205,7 @@ pub(super) async fn insert_project(
         return Ok(false);
     }
     insert_models(tx, &record.id, &record.models).await?;
+    insert_fallbacks(tx, &record.id, &record.fallbacks).await?;
     Ok(true)
 }
 
@@ -243,6 +244,11 @@ pub(super) async fn update_project(
         .execute(&mut **tx)
         .await?;
     insert_models(tx, &record.id, &record.models).await?;
+    sqlx::query("DELETE FROM project_fallbacks WHERE project_id = $1")
+        .bind(&record.id)
+        .execute(&mut **tx)
+        .await?;
+    insert_fallbacks(tx, &record.id, &record.fallbacks).await?;
     Ok(ProjectUpdate::Updated)
 }
 
@@ -260,6 +266,7 @@ pub(super) async fn delete_project(
         "DELETE FROM rounds WHERE discussion_id IN (SELECT id FROM discussions WHERE project_id = $1 AND owner = $2)",
         "DELETE FROM discussions WHERE project_id = $1 AND owner = $2",
         "DELETE FROM project_models WHERE project_id IN (SELECT id FROM projects WHERE id = $1 AND owner = $2)",
+        "DELETE FROM project_fallbacks WHERE project_id IN (SELECT id FROM projects WHERE id = $1 AND owner = $2)",
     ] {
         sqlx::query(sql)
             .bind(id)
@@ -288,6 +295,28 @@ async fn insert_models(
             .bind(model)
             .execute(&mut **tx)
             .await?;
+    }
+    Ok(())
+}
+
+/// A project's fallbacks, seat by seat, in order.
+async fn insert_fallbacks(
+    tx: &mut Transaction<'_, Any>,
+    project_id: &str,
+    fallbacks: &std::collections::BTreeMap<String, Vec<String>>,
+) -> Result<(), sqlx::Error> {
+    for (seat, models) in fallbacks {
+        for (position, model) in models.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO project_fallbacks (project_id, seat, position, model) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(project_id)
+            .bind(seat)
+            .bind(to_i64(position))
+            .bind(model)
+            .execute(&mut **tx)
+            .await?;
+        }
     }
     Ok(())
 }

@@ -4,6 +4,7 @@
 mod access;
 mod callbacks;
 mod discussion;
+mod fallback;
 mod projects;
 
 use std::{
@@ -393,6 +394,7 @@ async fn run_command(ctx: &mut Ctx, command: Command) -> HandlerResult {
         Command::Addmodel(ids) => projects::edit_models(ctx, &ids, true).await,
         Command::Removemodel(ids) => projects::edit_models(ctx, &ids, false).await,
         Command::Available => projects::available(ctx).await,
+        Command::Fallback(args) => fallback::fallback(ctx, &args).await,
         Command::Open(question) => discussion::open(ctx, &question).await,
         Command::Discuss(args) => discussion::discuss(ctx, &args).await,
         Command::Next => discussion::next(ctx).await,

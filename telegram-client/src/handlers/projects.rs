@@ -168,6 +168,10 @@ pub(super) async fn show(ctx: &mut Ctx) -> HandlerResult {
         escape(&project.name),
         model_list(&project.models)
     );
+    let fallbacks = super::fallback::lines(&project);
+    if !fallbacks.is_empty() {
+        html.push_str(&format!("\nFallbacks:\n{}", fallbacks.join("\n")));
+    }
     if !project.summarizer_model.is_empty() {
         html.push_str(&format!(
             "\nSummaries by <code>{}</code>",

@@ -33,6 +33,20 @@ pub struct Snapshot {
     pub content: String,
     /// Where it stands.
     pub phase: Phase,
+    /// What the model does before its answer starts, when it said.
+    pub before: Before,
+}
+
+/// What a model that has not begun its answer is doing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Before {
+    /// Nothing known: just not there yet.
+    #[default]
+    Unknown,
+    /// Waiting more than a second for a slot at its provider.
+    Queued,
+    /// A reasoning model thinking (its thinking is not shown).
+    Thinking,
 }
 
 impl Snapshot {
@@ -82,7 +96,11 @@ pub fn render_parts(author: &Author, snapshot: &Snapshot) -> Vec<String> {
     let streaming = snapshot.phase == Phase::Streaming;
     let mut body = markdown_to_html(&snapshot.content);
     match &snapshot.phase {
-        Phase::Streaming if body.is_empty() => body.push_str("<i>thinking…</i>"),
+        Phase::Streaming if body.is_empty() => body.push_str(match snapshot.before {
+            Before::Unknown => "<i>thinking…</i>",
+            Before::Queued => "<i>⏳ queued at the provider…</i>",
+            Before::Thinking => "<i>💭 thinking…</i>",
+        }),
         Phase::Failed(reason) => {
             let warning = format!("⚠️ {}: {}", escape(author.model()), escape(reason));
             if body.is_empty() {
@@ -124,6 +142,7 @@ mod tests {
         Snapshot {
             content: content.to_owned(),
             phase,
+            before: Before::Unknown,
         }
     }
 
@@ -147,6 +166,25 @@ mod tests {
             &snapshot("", Phase::Streaming),
         );
         assert_eq!(parts, vec!["🤖 <b>m/a</b> ✍️\n<i>thinking…</i>"]);
+    }
+
+    #[test]
+    fn a_reasoning_model_shows_it_thinks_until_the_answer_starts() {
+        let author = Author::Model("m/a".into());
+        let mut thinking = snapshot("", Phase::Streaming);
+        thinking.before = Before::Thinking;
+        assert_eq!(
+            render_parts(&author, &thinking),
+            vec!["🤖 <b>m/a</b> ✍️\n<i>💭 thinking…</i>"]
+        );
+        thinking.content = "The answer".into();
+        assert_eq!(
+            render_parts(&author, &thinking),
+            vec!["🤖 <b>m/a</b> ✍️\nThe answer"]
+        );
+        let mut queued = snapshot("", Phase::Streaming);
+        queued.before = Before::Queued;
+        assert!(render_parts(&author, &queued)[0].contains("queued at the provider"));
     }
 
     #[test]

@@ -49,6 +49,11 @@ struct Args {
     /// starting all at once (steady concurrency rather than lockstep bursts).
     #[arg(long)]
     stagger: bool,
+    /// A hard cap on the server's concurrent calls to the fake (the
+    /// provider's `max_concurrency`); default: none, the server's default
+    /// provider configuration (its adaptive limit).
+    #[arg(long)]
+    max_concurrency: Option<usize>,
     /// The server binary (default: next to this one).
     #[arg(long)]
     server_bin: Option<PathBuf>,
@@ -140,8 +145,11 @@ async fn main() -> anyhow::Result<()> {
         llm_base_url: llm.base_url(),
         database_url: std::env::var("MOAI_LOAD_DATABASE_URL").ok(),
         config: Some(format!(
-            "[[llm.providers]]\nname = \"fake\"\nbase_url = \"{}\"\nmax_concurrency = 100000\n",
-            llm.base_url()
+            "[[llm.providers]]\nname = \"fake\"\nbase_url = \"{}\"\n{}",
+            llm.base_url(),
+            args.max_concurrency
+                .map(|n| format!("max_concurrency = {n}\n"))
+                .unwrap_or_default()
         )),
     });
     let pid = server.pid();
@@ -176,6 +184,13 @@ async fn main() -> anyhow::Result<()> {
         } else {
             "clients in lockstep"
         }
+    );
+    println!(
+        "moai-load: provider concurrency: {}",
+        args.max_concurrency.map_or_else(
+            || "the server's default (adaptive limit)".to_owned(),
+            |n| format!("max_concurrency = {n}")
+        )
     );
     println!(
         "{:>6} {:>8} {:>10} {:>10} {:>11} {:>11} {:>12} {:>12} {:>9} {:>8} {:>12} {:>11} {:>9}",

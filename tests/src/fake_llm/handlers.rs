@@ -11,8 +11,9 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
+use super::openrouter::OpenRouterError;
 use super::script::{Script, tokens};
-use super::{DropGuard, RecordedMessage, RecordedRequest, Shared, lock, sse};
+use super::{DropGuard, RecordedMessage, RecordedRequest, Shared, limit, lock, sse};
 
 /// OpenAI's error body (`code` is a string or null there).
 fn error_response(status: StatusCode, message: &str, retry_after: Option<u64>) -> Response {
@@ -112,13 +113,22 @@ pub(super) async fn chat_completions(
         lock(&shared.requests).push(request.clone());
     }
 
+    let slot = match limit::admit(&shared) {
+        Ok(slot) => slot,
+        Err(retry_after) => {
+            return OpenRouterError::RateLimited.response(&request.model, Some(retry_after));
+        }
+    };
     let script = script_for(&shared, &request.model);
+    if let (Some(_), Some(error)) = (script.fail_status, script.openrouter_error) {
+        return error.response(&request.model, script.retry_after_secs);
+    }
     if let Some(status) = script.fail_status {
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         return error_response(status, "scripted failure", script.retry_after_secs);
     }
     if script.hang {
-        let mut guard = DropGuard::new(&request.model, &shared);
+        let mut guard = DropGuard::new(&request.model, &shared).holding(slot);
         shared.stop.stopped().await;
         guard.defuse();
         return sse::cut_off();
@@ -144,7 +154,9 @@ pub(super) async fn chat_completions(
         .rev()
         .find(|m| m.role == "user")
         .map(|m| m.content.clone());
-    let guard = DropGuard::new(&request.model, &shared).for_prompt(last_user);
+    let guard = DropGuard::new(&request.model, &shared)
+        .for_prompt(last_user)
+        .holding(slot);
     let body = Body::from_stream(sse::body_stream(
         answer.frames(),
         guard,
@@ -172,6 +184,7 @@ fn script_for(shared: &Shared, model: &str) -> Script {
         state.failures_served += 1;
     } else {
         script.fail_status = None;
+        script.openrouter_error = None;
     }
     script
 }
@@ -202,6 +215,8 @@ fn answer(shared: &Shared, request: &RecordedRequest, script: &Script) -> sse::A
         cut_after_chunks: script.cut_after_chunks,
         malformed_after_chunks: script.malformed_after_chunks,
         error_after_chunks: script.error_after_chunks,
+        reasoning: script.reasoning.clone(),
+        reasoning_field: script.reasoning_field,
         usage: (request.include_usage || !request.stream).then_some(usage),
     }
 }

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use super::openrouter::OpenRouterError;
+
 /// What the fake answers for one model. Builder-style; the default answers
 /// at once with the default text.
 #[derive(Clone, Debug)]
@@ -32,6 +34,14 @@ pub struct Script {
     /// `(prompt_tokens, completion_tokens, cost)`; default: computed from the
     /// text lengths, cost `0.0001` per token.
     pub usage: Option<(u64, u64, f64)>,
+    /// Fail as OpenRouter does (status and body), counted like `fail_status`.
+    pub openrouter_error: Option<OpenRouterError>,
+    /// Thinking streamed before the answer, as word-ish tokens at
+    /// `token_pace` (the answer's first token then waits `first_token_delay`).
+    pub reasoning: Option<String>,
+    /// The delta field the thinking goes in: `reasoning` (OpenRouter) or
+    /// `reasoning_content` (DeepSeek, vLLM).
+    pub reasoning_field: &'static str,
 }
 
 impl Default for Script {
@@ -48,6 +58,9 @@ impl Default for Script {
             error_after_chunks: None,
             hang: false,
             usage: None,
+            openrouter_error: None,
+            reasoning: None,
+            reasoning_field: "reasoning",
         }
     }
 }
@@ -111,6 +124,25 @@ impl Script {
 
     pub fn usage(mut self, prompt_tokens: u64, completion_tokens: u64, cost: f64) -> Self {
         self.usage = Some((prompt_tokens, completion_tokens, cost));
+        self
+    }
+
+    /// Fail as OpenRouter does (every time, unless [`Script::fail_times`] is set).
+    pub fn openrouter_fail(mut self, error: OpenRouterError) -> Self {
+        self.fail_status = Some(error.status());
+        self.openrouter_error = Some(error);
+        self
+    }
+
+    /// Think this text (streamed as `reasoning` deltas) before answering.
+    pub fn reasoning(mut self, text: impl Into<String>) -> Self {
+        self.reasoning = Some(text.into());
+        self
+    }
+
+    /// Send the thinking in this delta field instead (`reasoning_content`).
+    pub fn reasoning_field(mut self, field: &'static str) -> Self {
+        self.reasoning_field = field;
         self
     }
 }

@@ -33,6 +33,9 @@ pub(super) struct Answer {
     pub cut_after_chunks: Option<usize>,
     pub malformed_after_chunks: Option<usize>,
     pub error_after_chunks: Option<usize>,
+    /// Thinking streamed before the answer, in the delta field `reasoning_field`.
+    pub reasoning: Option<String>,
+    pub reasoning_field: &'static str,
     /// `(prompt, completion, cost)` when the client asked for usage.
     pub usage: Option<(u64, u64, f64)>,
 }
@@ -82,6 +85,12 @@ impl Answer {
             Duration::ZERO,
             self.chunk(&head, &json!({"role": "assistant", "content": ""}), None),
         ));
+        for token in super::script::tokens(self.reasoning.as_deref().unwrap_or("")) {
+            frames.push(Frame::Data(
+                self.token_pace,
+                self.chunk(&head, &json!({ self.reasoning_field: token }), None),
+            ));
+        }
         for (i, token) in tokens.iter().enumerate() {
             if self.cut_after_chunks == Some(i) {
                 frames.push(Frame::Abort);

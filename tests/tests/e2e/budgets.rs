@@ -170,6 +170,12 @@ async fn mid_run_a_call_the_budget_cannot_cover_fails_alone(backend: Backend) {
         "{:?}",
         failures[0]
     );
+    assert_eq!(
+        failures[0].reason,
+        v1::FailureReason::BudgetExceeded as i32,
+        "{:?}",
+        failures[0]
+    );
     assert_eq!(ts.llm.request_count(), 1, "the refused call was not made");
 
     // A mention counts like any other call: with $0.50 left it cannot start.

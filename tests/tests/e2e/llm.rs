@@ -6,12 +6,14 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use moai_server::llm::{
     ChatChunk, ChatMessage, ChatRequest, LlmClient, LlmError, LlmSettings, ProviderSettings,
-    RetrySettings, Usage,
+    QUEUE_NOTICE, RetrySettings, Usage,
 };
 use moai_tests::fake_llm::{FakeLlm, Script};
 
+mod capacity;
 mod fake_format;
 mod providers;
+mod reasoning;
 mod timeouts;
 
 // ---- helpers ---------------------------------------------------------------
@@ -60,6 +62,11 @@ struct Outcome {
     deltas: Vec<String>,
     usage: Vec<Usage>,
     error: Option<LlmError>,
+    /// Thinking, apart from the answer.
+    reasoning: Vec<String>,
+    /// `Queued` notices, then the time queued when the provider accepted.
+    queued: Vec<Duration>,
+    accepted: Option<Duration>,
 }
 
 impl Outcome {
@@ -75,6 +82,13 @@ async fn run(client: &LlmClient, req: ChatRequest) -> Outcome {
         match item {
             Ok(ChatChunk::Delta(text)) => outcome.deltas.push(text),
             Ok(ChatChunk::Usage(usage)) => outcome.usage.push(usage),
+            Ok(ChatChunk::Reasoning(text)) => outcome.reasoning.push(text),
+            Ok(ChatChunk::Queued(waited)) => outcome.queued.push(waited),
+            Ok(ChatChunk::Accepted { queued }) => {
+                assert!(outcome.accepted.is_none(), "accepted twice");
+                assert!(outcome.deltas.is_empty(), "accepted after text");
+                outcome.accepted = Some(queued);
+            }
             Err(error) => {
                 outcome.error = Some(error);
                 // A terminal error ends the stream.
@@ -217,6 +231,10 @@ async fn provider_dying_mid_stream_is_a_broken_stream() {
     );
     let llm = client(settings_for(&fake));
     let mut stream = llm.stream_chat(ask("m", "hi"));
+    assert!(matches!(
+        stream.next().await,
+        Some(Ok(ChatChunk::Accepted { .. }))
+    ));
     assert_eq!(stream.next().await, Some(Ok(ChatChunk::Delta("w0".into()))));
 
     drop(fake);
@@ -225,6 +243,7 @@ async fn provider_dying_mid_stream_is_a_broken_stream() {
         match item {
             Ok(ChatChunk::Delta(text)) => rest.deltas.push(text),
             Ok(ChatChunk::Usage(usage)) => rest.usage.push(usage),
+            Ok(_) => {}
             Err(error) => rest.error = Some(error),
         }
     }

@@ -6,6 +6,7 @@ mod llm;
 mod open;
 mod platform;
 mod projects;
+mod reliability;
 mod replicas;
 mod support;
 mod turns;

@@ -13,6 +13,7 @@ fn create(name: &str, models: &[&str]) -> v1::CreateProjectRequest {
         models: models.iter().map(|m| (*m).to_owned()).collect(),
         system_prompt: String::new(),
         summarizer_model: String::new(),
+        ..Default::default()
     }
 }
 

@@ -91,7 +91,7 @@ async fn concurrency_limit_holds_the_second_stream_until_the_first_ends() {
             .token_pace(pace),
     );
     let mut settings = settings_for(&fake);
-    settings.providers[0].max_concurrency = 1;
+    settings.providers[0].max_concurrency = Some(1);
     let llm = client(settings);
 
     let (slow, fast) = tokio::join!(run(&llm, ask("slow", "a")), async {
@@ -121,10 +121,14 @@ async fn dropping_the_stream_closes_the_upstream_request_and_frees_the_slot() {
             .token_pace(Duration::from_millis(20)),
     );
     let mut settings = settings_for(&fake);
-    settings.providers[0].max_concurrency = 1;
+    settings.providers[0].max_concurrency = Some(1);
     let llm = client(settings);
 
     let mut stream = llm.stream_chat(ask("long", "talk for a while"));
+    assert!(matches!(
+        stream.next().await,
+        Some(Ok(ChatChunk::Accepted { .. }))
+    ));
     for expected in ["w0", " w1"] {
         let item = stream.next().await;
         assert_eq!(item, Some(Ok(ChatChunk::Delta(expected.into()))));
