@@ -279,8 +279,10 @@ async fn replying_to_an_answer_talks_to_the_model_that_wrote_it() {
 async fn usage_shows_the_spend_and_a_budget_refusal_is_one_friendly_line() {
     let w = World::start_with(moai_tests::server::TestOptions {
         settings: Box::new(|s| {
-            let mut limits = moai_tests::server::BudgetLimits::default();
-            limits.daily_usd = Some(0.5);
+            let limits = moai_tests::server::BudgetLimits {
+                daily_usd: Some(0.5),
+                ..Default::default()
+            };
             s.budgets.namespaces.insert("telegram".into(), limits);
             s.llm.prices.insert(
                 "fake/paid".into(),
