@@ -56,14 +56,41 @@ pub struct Client {
     pub usage: UsageServiceClient<Svc>,
 }
 
+/// Opens the connection to `server`, before any key is looked at: a server
+/// that is not running is the first thing to say.
+///
+/// # Errors
+/// [`CliError::Unreachable`] when no connection can be made, and
+/// [`CliError::Usage`] for an address tonic cannot use.
+#[tracing::instrument]
+pub async fn connect(server: &str) -> Result<Channel, CliError> {
+    let unreachable = |reason: String| CliError::Unreachable {
+        server: server.to_string(),
+        reason,
+    };
+    let endpoint = Endpoint::from_shared(server.to_string())
+        .map_err(|e| {
+            CliError::Usage(format!(
+                "{server} is not a valid server address ({})",
+                root_cause(&e)
+            ))
+        })?
+        .connect_timeout(CONNECT_TIMEOUT)
+        .tcp_nodelay(true);
+    match tokio::time::timeout(CONNECT_TIMEOUT, endpoint.connect()).await {
+        Ok(Ok(channel)) => Ok(channel),
+        Ok(Err(e)) => Err(unreachable(root_cause(&e))),
+        Err(_) => Err(unreachable("timed out".into())),
+    }
+}
+
 impl Client {
-    /// Connects to `server`.
+    /// The clients of `channel`, sending `key` on every call.
     ///
     /// # Errors
-    /// [`CliError::Unreachable`] when no connection can be made, and
     /// [`CliError::Usage`] for a key that cannot travel in a header.
-    #[tracing::instrument(skip(key), fields(key_source = %key.source))]
-    pub async fn connect(
+    pub fn new(
+        channel: Channel,
         server: &str,
         key: &ApiKey,
         command: &'static str,
@@ -76,24 +103,6 @@ impl Client {
                     key.source
                 ))
             })?;
-        let unreachable = |reason: String| CliError::Unreachable {
-            server: server.to_string(),
-            reason,
-        };
-        let endpoint = Endpoint::from_shared(server.to_string())
-            .map_err(|e| {
-                CliError::Usage(format!(
-                    "{server} is not a valid server address ({})",
-                    root_cause(&e)
-                ))
-            })?
-            .connect_timeout(CONNECT_TIMEOUT)
-            .tcp_nodelay(true);
-        let channel = match tokio::time::timeout(CONNECT_TIMEOUT, endpoint.connect()).await {
-            Ok(Ok(channel)) => channel,
-            Ok(Err(e)) => return Err(unreachable(root_cause(&e))),
-            Err(_) => return Err(unreachable("timed out".into())),
-        };
         let auth = Auth { header };
         Ok(Client {
             server: server.to_string(),
@@ -104,6 +113,18 @@ impl Client {
             models: ModelServiceClient::with_interceptor(channel.clone(), auth.clone()),
             usage: UsageServiceClient::with_interceptor(channel, auth),
         })
+    }
+
+    /// Connects to `server` with `key`.
+    ///
+    /// # Errors
+    /// As [`connect`] and [`Client::new`].
+    pub async fn connect(
+        server: &str,
+        key: &ApiKey,
+        command: &'static str,
+    ) -> Result<Self, CliError> {
+        Self::new(connect(server).await?, server, key, command)
     }
 
     /// Turns a failed `rpc`'s status into the CLI error of its class.

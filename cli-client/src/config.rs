@@ -14,6 +14,14 @@ pub struct ApiKey {
 }
 
 impl ApiKey {
+    /// A key from `source`.
+    pub fn new(secret: &str, source: &str) -> Self {
+        ApiKey {
+            secret: secret.to_string(),
+            source: source.to_string(),
+        }
+    }
+
     /// The key, for the authorization header only.
     pub fn expose(&self) -> &str {
         &self.secret
@@ -80,16 +88,34 @@ pub fn resolve_key(explicit: Option<&str>) -> Result<ApiKey, CliError> {
             source: path.display().to_string(),
         }),
         Ok(_) => Err(CliError::NoKey {
-            key_file: path.display().to_string(),
+            why: format!("the key file {} is empty", path.display()),
         }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(CliError::NoKey {
-            key_file: path.display().to_string(),
-        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(no_key_file(&path)),
         Err(e) => Err(CliError::io(
             format!("cannot read the API key file {}", path.display()),
             e,
         )),
     }
+}
+
+/// Why there is no local key file: a server never started with this data
+/// dir here, or the local server runs with configured keys and writes none.
+pub fn no_key_file(path: &std::path::Path) -> CliError {
+    let never_started = path
+        .parent()
+        .is_none_or(|dir| !dir.join("moai.db").exists());
+    let why = if never_started {
+        format!(
+            "{} does not exist because moai-server has not started on this machine with this data dir (MOAI_DATA_DIR); it writes its key there on first start",
+            path.display()
+        )
+    } else {
+        format!(
+            "the moai-server of this data dir runs with configured keys (MOAI_API_KEYS), so it wrote no {}",
+            path.display()
+        )
+    };
+    CliError::NoKey { why }
 }
 
 /// Checks and normalizes the server address (a bare `host:port` gets `http://`).

@@ -15,7 +15,7 @@ EXIT CODES:
     7  not possible now: no models, a run in progress, a stopped discussion, a limit hit
     8  not supported by this server yet (UNIMPLEMENTED)
     9  every model of the run failed
-  130  detached with Ctrl-C (the run goes on; `moai watch` re-attaches)";
+  130  detached with Ctrl-C or SIGTERM (the run goes on; `moai watch` re-attaches)";
 
 /// Exit code of each error class.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,13 +86,11 @@ pub enum CliError {
         seq: u64,
     },
 
-    /// No API key anywhere.
-    #[error(
-        "no API key: pass --api-key or set MOAI_API_KEY (or start moai-server on this machine, which writes {key_file})"
-    )]
+    /// No API key anywhere (looked for only once the server answered).
+    #[error("no API key: pass --api-key or set MOAI_API_KEY; {why}")]
     NoKey {
-        /// Where the local key was looked for.
-        key_file: String,
+        /// Why the local key file gives none, in a few words.
+        why: String,
     },
 
     /// The server refused the key.

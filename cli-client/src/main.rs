@@ -12,6 +12,7 @@ fn main() -> std::process::ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
+            let e = moai_cli::args::tidy_suggestions(e);
             let _ = e.print();
             return std::process::ExitCode::from(if e.use_stderr() {
                 ExitCode::Usage.code()

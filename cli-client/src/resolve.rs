@@ -74,7 +74,8 @@ pub async fn project(client: &Client, reference: &str) -> Result<Project, CliErr
 }
 
 /// The project to work on: `--project`, else the current one, else the only
-/// one there is.
+/// one there is. A current project that no longer exists is forgotten with a
+/// notice, and the choice starts over.
 ///
 /// # Errors
 /// [`CliError::Usage`] when there is none to choose; the server's error.
@@ -92,19 +93,22 @@ pub async fn current_project(session: &mut Session) -> Result<Project, CliError>
                 project_id: id.clone(),
             })
             .await;
-        return match found {
-            Ok(response) => response
-                .into_inner()
-                .project
-                .ok_or_else(|| CliError::Internal("empty GetProject response".into())),
-            Err(status) if status.code() == tonic::Code::NotFound => {
-                Err(CliError::NotFound(format!(
-                    "the current project ({}) no longer exists; choose another with `moai use <project>`",
-                    remembered.project_name.unwrap_or(id)
-                )))
+        match found {
+            Ok(response) => {
+                return response
+                    .into_inner()
+                    .project
+                    .ok_or_else(|| CliError::Internal("empty GetProject response".into()));
             }
-            Err(status) => Err(client.error("GetProject")(status)),
-        };
+            Err(status) if status.code() == tonic::Code::NotFound => {
+                session.out.note(&format!(
+                    "The current project ({}) no longer exists; forgot it.",
+                    remembered.project_name.unwrap_or_else(|| id.clone())
+                ));
+                session.remember_or_warn(|s| s.forget_project(&id));
+            }
+            Err(status) => return Err(client.error("GetProject")(status)),
+        }
     }
     let projects = all_projects(&client).await?;
     match projects.as_slice() {
@@ -125,8 +129,63 @@ pub async fn current_project(session: &mut Session) -> Result<Project, CliError>
     }
 }
 
+/// The id of the project whose current discussion a command means: the
+/// project `--project` names, else the current one (no server call when it is
+/// remembered; a stale one shows up as a missing discussion).
+async fn project_of_current_discussion(session: &mut Session) -> Result<String, CliError> {
+    if session.global.project.is_none()
+        && let Some(id) = session.remembered().project
+    {
+        return Ok(id);
+    }
+    match current_project(session).await {
+        Ok(project) => Ok(project.id),
+        Err(CliError::Usage(why)) => {
+            Err(CliError::Usage(format!("no current discussion, and {why}")))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The current discussion of the project a command means; one that no longer
+/// exists is forgotten with a notice.
+async fn current_discussion(session: &mut Session) -> Result<String, CliError> {
+    let project_id = project_of_current_discussion(session).await?;
+    let none = || {
+        CliError::Usage(
+            "no current discussion: start one with `moai open <question>` or `moai discuss <topic>`, or pass its id (see `moai discussions`)".into(),
+        )
+    };
+    let Some(id) = session
+        .remembered()
+        .discussion_of(&project_id)
+        .map(str::to_string)
+    else {
+        return Err(none());
+    };
+    let client = session.client().await?;
+    let found = client
+        .discussions
+        .clone()
+        .get_discussion(GetDiscussionRequest {
+            discussion_id: id.clone(),
+        })
+        .await;
+    match found {
+        Err(status) if status.code() == tonic::Code::NotFound => {
+            session.out.note(&format!(
+                "The current discussion ({id}) no longer exists; forgot it."
+            ));
+            session.remember_or_warn(|s| s.forget_discussion(&id));
+            Err(none())
+        }
+        // Anything else is for the command's own call to report.
+        _ => Ok(id),
+    }
+}
+
 /// The discussion to work on: `explicit` (an id or a unique prefix of one),
-/// else the current one.
+/// else the current one of the project (`--project` or the current project).
 ///
 /// # Errors
 /// [`CliError::Usage`] when there is none or the prefix is ambiguous;
@@ -137,11 +196,7 @@ pub async fn discussion_id(
     explicit: Option<&str>,
 ) -> Result<String, CliError> {
     let Some(reference) = explicit.map(str::trim).filter(|r| !r.is_empty()) else {
-        return session.remembered().discussion.ok_or_else(|| {
-            CliError::Usage(
-                "no current discussion: start one with `moai open <question>` or `moai discuss <topic>`, or pass its id (see `moai discussions`)".into(),
-            )
-        });
+        return current_discussion(session).await;
     };
     // Full ids go to the server as they are; short ones are prefixes to look up.
     if reference.len() >= 20 {
@@ -228,11 +283,12 @@ pub fn pick_model(models: &[String], wanted: &str) -> Result<Option<String>, Str
 }
 
 /// The model of discussion `discussion_id`'s project that `wanted` means; as
-/// typed when the project's list cannot be read or nothing matches (the server
-/// then says what is wrong).
+/// typed when the project's list cannot be read (the server then says what is
+/// wrong).
 ///
 /// # Errors
-/// [`CliError::Usage`] when `wanted` is ambiguous.
+/// [`CliError::Usage`] when `wanted` is ambiguous; [`CliError::NotFound`],
+/// listing the project's models, when none matches.
 #[tracing::instrument(skip(client))]
 pub async fn model(client: &Client, discussion_id: &str, wanted: &str) -> Result<String, CliError> {
     let plain = wanted.trim().trim_start_matches('@').to_string();
@@ -257,14 +313,17 @@ pub async fn model(client: &Client, discussion_id: &str, wanted: &str) -> Result
     else {
         return Ok(plain);
     };
-    let models = project
-        .into_inner()
-        .project
-        .map(|p| p.models)
-        .unwrap_or_default();
-    match pick_model(&models, &plain) {
+    let Some(project) = project.into_inner().project else {
+        return Ok(plain);
+    };
+    match pick_model(&project.models, &plain) {
         Ok(Some(model)) => Ok(model),
-        Ok(None) => Ok(plain),
+        Ok(None) if project.models.is_empty() => Ok(plain),
+        Ok(None) => Err(CliError::NotFound(format!(
+            "no model '{plain}' in project {}; its models: {}",
+            project.name,
+            project.models.join(", ")
+        ))),
         Err(candidates) => Err(CliError::Usage(format!(
             "'{plain}' could be any of {candidates}; say which"
         ))),

@@ -28,10 +28,23 @@ impl Session {
     /// # Errors
     /// A bad server address or a damaged state file.
     pub fn new(global: GlobalArgs, command: &'static str) -> Result<Self, CliError> {
+        Self::with_state_dir(global, command, &config::config_dir())
+    }
+
+    /// Like [`Session::new`], with the state file in `state_dir` (the demo
+    /// keeps its own, so that the user's current project stays as it was).
+    ///
+    /// # Errors
+    /// A bad server address or a damaged state file.
+    pub fn with_state_dir(
+        global: GlobalArgs,
+        command: &'static str,
+        state_dir: &std::path::Path,
+    ) -> Result<Self, CliError> {
         let server = config::server_url(&global.server)?;
         let mut out = Output::detect(global.json, global.no_color);
         out.show_reasoning = global.show_reasoning;
-        let state = State::load(State::path_in(&config::config_dir()))
+        let state = State::load(State::path_in(state_dir))
             .map_err(|e| CliError::Internal(e.to_string()))?;
         Ok(Session {
             global,
@@ -43,16 +56,18 @@ impl Session {
         })
     }
 
-    /// The connection, made on first use.
+    /// The connection, made on first use: the server first (is it
+    /// running?), then the key.
     ///
     /// # Errors
-    /// No key, or the server cannot be reached.
+    /// The server cannot be reached, or there is no key.
     pub async fn client(&mut self) -> Result<Client, CliError> {
         if let Some(client) = &self.client {
             return Ok(client.clone());
         }
+        let channel = crate::client::connect(&self.server).await?;
         let key = config::resolve_key(self.global.api_key.as_deref())?;
-        let client = Client::connect(&self.server, &key, self.command).await?;
+        let client = Client::new(channel, &self.server, &key, self.command)?;
         self.client = Some(client.clone());
         Ok(client)
     }

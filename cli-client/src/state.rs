@@ -1,5 +1,7 @@
-//! The remembered current project and discussion, per server, in a small TOML
-//! file (`state.toml` in the config directory).
+//! The remembered current project, and the current discussion of each
+//! project, per server, in a small TOML file (`state.toml` in the config
+//! directory). Per project, so that working in another project with `-p`
+//! never changes what a plain command means in the current one.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -38,9 +40,50 @@ pub struct ServerState {
     /// Name of the current project when it was selected (for display only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub project_name: Option<String>,
-    /// Id of the current discussion.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub discussion: Option<String>,
+    /// The current discussion of each project: project id -> discussion id.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub discussions: BTreeMap<String, String>,
+    /// Files written before discussions were kept per project had one
+    /// current discussion per server; it is read as the current project's.
+    #[serde(default, rename = "discussion", skip_serializing)]
+    legacy_discussion: Option<String>,
+}
+
+impl ServerState {
+    /// The current discussion of `project_id`.
+    pub fn discussion_of(&self, project_id: &str) -> Option<&str> {
+        self.discussions.get(project_id).map(String::as_str)
+    }
+
+    /// The current discussion of the current project.
+    pub fn current_discussion(&self) -> Option<&str> {
+        self.project.as_deref().and_then(|p| self.discussion_of(p))
+    }
+
+    /// Forgets `project_id` and its current discussion.
+    pub fn forget_project(&mut self, project_id: &str) {
+        self.discussions.remove(project_id);
+        if self.project.as_deref() == Some(project_id) {
+            self.project = None;
+            self.project_name = None;
+        }
+    }
+
+    /// Forgets `discussion_id` wherever it is the current one.
+    pub fn forget_discussion(&mut self, discussion_id: &str) {
+        self.discussions.retain(|_, d| d != discussion_id);
+    }
+
+    /// Folds a legacy per-server discussion into the per-project map.
+    fn upgrade(&mut self) {
+        if let Some(discussion) = self.legacy_discussion.take()
+            && let Some(project) = &self.project
+        {
+            self.discussions
+                .entry(project.clone())
+                .or_insert(discussion);
+        }
+    }
 }
 
 /// The whole file: one table per server address.
@@ -69,7 +112,7 @@ impl State {
     /// # Errors
     /// When the file exists but cannot be read or parsed.
     pub fn load(path: PathBuf) -> Result<Self, StateError> {
-        let file = match std::fs::read_to_string(&path) {
+        let mut file: StateFile = match std::fs::read_to_string(&path) {
             Ok(text) => toml::from_str(&text).map_err(|e| StateError::Parse {
                 path: path.display().to_string(),
                 message: crate::errors::one_line(e.message()),
@@ -83,6 +126,7 @@ impl State {
                 });
             }
         };
+        file.servers.values_mut().for_each(ServerState::upgrade);
         Ok(State { path, file })
     }
 
@@ -135,7 +179,9 @@ impl State {
             .with_extension(format!("toml.{}.tmp", std::process::id()));
         std::fs::write(
             &tmp,
-            format!("# Written by moai: the current project and discussion per server.\n{text}"),
+            format!(
+                "# Written by moai: the current project, and each project's current discussion, per server.\n{text}"
+            ),
         )
         .map_err(io)?;
         std::fs::rename(&tmp, &self.path).map_err(io)
@@ -166,7 +212,7 @@ mod tests {
         state
             .update("http://a:1/", |s| {
                 s.project = Some("p1".into());
-                s.discussion = Some("d1".into());
+                s.discussions.insert("p1".into(), "d1".into());
             })
             .expect("saves");
         state
@@ -174,9 +220,38 @@ mod tests {
             .expect("saves");
 
         let again = State::load(path).expect("loads");
-        assert_eq!(again.server("HTTP://A:1").discussion.as_deref(), Some("d1"));
+        assert_eq!(again.server("HTTP://A:1").current_discussion(), Some("d1"));
         assert_eq!(again.server("http://b:2").project.as_deref(), Some("p2"));
-        assert_eq!(again.server("http://b:2").discussion, None);
+        assert_eq!(again.server("http://b:2").current_discussion(), None);
+    }
+
+    #[test]
+    fn each_project_keeps_its_own_current_discussion() {
+        let mut s = ServerState {
+            project: Some("p1".into()),
+            ..ServerState::default()
+        };
+        s.discussions.insert("p1".into(), "d1".into());
+        s.discussions.insert("p2".into(), "d2".into());
+        assert_eq!(s.current_discussion(), Some("d1"));
+        assert_eq!(s.discussion_of("p2"), Some("d2"));
+        s.forget_discussion("d2");
+        assert_eq!(s.discussion_of("p2"), None);
+        s.forget_project("p1");
+        assert_eq!((s.project.as_deref(), s.current_discussion()), (None, None));
+    }
+
+    #[test]
+    fn a_file_from_before_per_project_discussions_is_read() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = State::path_in(dir.path());
+        std::fs::write(
+            &path,
+            "[servers.\"http://a:1\"]\nproject = \"p1\"\ndiscussion = \"d1\"\n",
+        )
+        .expect("write");
+        let state = State::load(path).expect("loads");
+        assert_eq!(state.server("http://a:1").current_discussion(), Some("d1"));
     }
 
     #[test]

@@ -1,9 +1,11 @@
 //! Following a run's event stream: render every event, animate while waiting,
-//! detach on Ctrl-C (the run goes on on the server), and decide the outcome.
+//! detach on Ctrl-C or SIGTERM (the run goes on on the server), and decide the
+//! outcome.
 
 use std::time::Duration;
 
 use moai_proto::EventResponse;
+use moai_proto::v1::discussion_event::Payload;
 use moai_proto::v1::{DiscussionEvent, WatchDiscussionRequest, WatchDiscussionResponse};
 use tonic::{Code, Status, Streaming};
 
@@ -15,29 +17,42 @@ use crate::session::Session;
 /// How often the live view redraws while waiting.
 const TICK: Duration = Duration::from_millis(100);
 
-/// Follows `stream` to its end (the run is idle) or until Ctrl-C, remembering
-/// the discussion as the current one as soon as it is known.
+/// Follows `stream` to its end (the run is idle) or until Ctrl-C or SIGTERM,
+/// remembering a new discussion as its project's current one.
 ///
 /// # Errors
 /// The stream's error status, mapped by `errors`; a failed write.
-#[tracing::instrument(skip_all, fields(command = session.command))]
 pub async fn follow<T: EventResponse>(
     session: &mut Session,
     stream: Streaming<T>,
     errors: impl Fn(Status) -> CliError,
 ) -> Result<ExitCode, CliError> {
+    follow_from(session, stream, errors, Progress::new()).await
+}
+
+/// Like [`follow`], on top of what `progress` already holds (the earlier
+/// part of the run a `watch --after` does not show again, but counts).
+///
+/// # Errors
+/// As [`follow`].
+#[tracing::instrument(skip_all, fields(command = session.command))]
+pub async fn follow_from<T: EventResponse>(
+    session: &mut Session,
+    stream: Streaming<T>,
+    errors: impl Fn(Status) -> CliError,
+    mut progress: Progress,
+) -> Result<ExitCode, CliError> {
     let mut stream = Events::Call(stream);
     let mut reattached = 0;
     let mut renderer = session.out.renderer();
-    let mut progress = Progress::new();
     let mut ticker = tokio::time::interval(TICK);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
+    let detach = detach_signal();
+    tokio::pin!(detach);
     let write = |e: std::io::Error| CliError::io("cannot write the output", e);
     loop {
         tokio::select! {
-            _ = &mut ctrl_c => {
+            () = &mut detach => {
                 renderer.detach(&progress).map_err(write)?;
                 detached_hint(session, &progress);
                 return Ok(ExitCode::Detached);
@@ -45,12 +60,14 @@ pub async fn follow<T: EventResponse>(
             _ = ticker.tick() => renderer.tick(&progress).map_err(write)?,
             item = stream.next() => match item {
                 Ok(Some(Some(event))) => {
-                    let known = !progress.discussion_id.is_empty();
-                    let touched = progress.apply(&event);
-                    if !known && !progress.discussion_id.is_empty() {
-                        let id = progress.discussion_id.clone();
-                        session.remember_or_warn(|s| s.discussion = Some(id));
+                    if let Some(Payload::DiscussionStarted(started)) = &event.payload
+                        && let Some(d) = &started.discussion
+                    {
+                        session.remember_or_warn(|s| {
+                            s.discussions.insert(d.project_id.clone(), d.id.clone());
+                        });
                     }
+                    let touched = progress.apply(&event);
                     renderer.event(&event, &progress, touched).map_err(write)?;
                 }
                 Ok(Some(None)) => {}
@@ -77,6 +94,23 @@ pub async fn follow<T: EventResponse>(
     renderer.finish(&progress).map_err(write)?;
     tracing::debug!(discussion = %progress.discussion_id, last_seq = progress.last_seq, "the run is idle");
     outcome(&progress)
+}
+
+/// Resolves on Ctrl-C, or on SIGTERM (how service managers and `kill` stop a
+/// program): both detach, leaving the run to the server.
+async fn detach_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 /// Most times one command re-attaches after falling behind.
@@ -202,25 +236,35 @@ fn server_flag(session: &Session) -> String {
     }
 }
 
+/// What to do after a detach, one short line each, so that it fits a narrow
+/// terminal and every command can be copied whole.
 fn detached_hint(session: &Session, progress: &Progress) {
+    for line in hint_lines(session, progress) {
+        session.out.note(&line);
+    }
+}
+
+fn hint_lines(session: &Session, progress: &Progress) -> [String; 3] {
     let id = if progress.discussion_id.is_empty() {
         String::new()
     } else {
         format!(" {}", progress.discussion_id)
     };
-    session.out.note(&format!(
-        "Detached; the run goes on on the server. Re-attach: moai watch{id} --after {}{} · cancel: moai stop{}",
-        progress.last_seq,
-        server_flag(session),
-        id
-    ));
+    [
+        "Detached; the run goes on on the server.".to_string(),
+        format!(
+            "Re-attach: moai watch{id} --after {}{}",
+            progress.last_seq,
+            server_flag(session)
+        ),
+        format!("Cancel: moai stop{id}{}", server_flag(session)),
+    ]
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use moai_proto::v1::MessageFailed;
-    use moai_proto::v1::discussion_event::Payload;
 
     fn failed(model: &str) -> DiscussionEvent {
         DiscussionEvent {

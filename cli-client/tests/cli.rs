@@ -6,9 +6,17 @@ use std::time::Duration;
 
 use clap::CommandFactory;
 use moai_cli::args::Cli;
+use moai_proto::v1::discussion_event::Payload;
+use moai_proto::v1::{
+    DiscussionStatus, GetDiscussionRequest, ListDiscussionsRequest, WatchDiscussionRequest,
+};
 use moai_tests::fake_llm::Script;
 use moai_tests::server::{Limits, TestOptions, TestServer};
 
+#[path = "cli/first_minutes.rs"]
+mod first_minutes;
+#[path = "cli/mcp.rs"]
+mod mcp;
 mod support;
 #[path = "cli/terminal.rs"]
 mod terminal;
@@ -288,7 +296,27 @@ async fn stop_cancels_a_running_round_from_another_terminal() {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Stop once the answer has begun: the server has streamed its first text.
+    let mut watch = ts
+        .discussions()
+        .await
+        .watch_discussion(WatchDiscussionRequest {
+            discussion_id: id.clone(),
+            after_seq: 0,
+        })
+        .await
+        .expect("watch")
+        .into_inner();
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(response) = watch.message().await.expect("a healthy watch") {
+            if let Some(Payload::MessageDelta(_)) = response.event.and_then(|e| e.payload) {
+                return;
+            }
+        }
+        panic!("the run ended before any text arrived");
+    })
+    .await
+    .expect("text arrives within 20s");
     let stop = moai.ok(&["stop", &id]).await;
     let output = tokio::time::timeout(Duration::from_secs(20), running.wait_with_output())
         .await
@@ -397,7 +425,40 @@ async fn a_client_that_fell_behind_re_attaches_and_misses_nothing() {
     let mut running = moai.command(&["open", "--json", "Talk a lot"]);
     running.env("MOAI_LOG", "moai_cli=info");
     let running = running.spawn().expect("moai open starts");
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // The whole answer streams on the server while the CLI reads none of it,
+    // so by the run's end its subscriber is far more than 16 events behind.
+    let id = loop {
+        let listed = ts
+            .discussions()
+            .await
+            .list_discussions(ListDiscussionsRequest::default())
+            .await
+            .expect("list")
+            .into_inner();
+        if let Some(d) = listed.discussions.first() {
+            break d.id.clone();
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let d = ts
+            .discussions()
+            .await
+            .get_discussion(GetDiscussionRequest {
+                discussion_id: id.clone(),
+            })
+            .await
+            .expect("get")
+            .into_inner()
+            .discussion
+            .expect("discussion");
+        if d.status != DiscussionStatus::Running as i32 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the run ends");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let output = tokio::time::timeout(Duration::from_secs(60), running.wait_with_output())
         .await
         .expect("moai open ends")

@@ -34,6 +34,39 @@ pub struct Settings {
     pub budgets: BudgetSettings,
     /// Principals that may read everyone's usage.
     pub admin_principals: Vec<String>,
+    /// The HTTP listener (OpenAI-compatible API, MCP, `/metrics`, `/healthz`);
+    /// `None` (`off` in TOML and `MOAI_HTTP_LISTEN`) serves none.
+    #[serde(deserialize_with = "deserialize_http_listen")]
+    pub http_listen: Option<SocketAddr>,
+    /// Browser origins (such as `https://app.example.com`) allowed to call
+    /// the gRPC port over gRPC-Web; empty (the default) allows no cross-origin call.
+    pub grpc_web_origins: Vec<String>,
+}
+
+/// Default address of the HTTP listener.
+pub const DEFAULT_HTTP_LISTEN: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 50080);
+
+/// `off`, or an address such as `127.0.0.1:50080`.
+fn parse_http_listen(text: &str) -> Option<Option<SocketAddr>> {
+    let text = text.trim();
+    if text.eq_ignore_ascii_case("off") {
+        Some(None)
+    } else {
+        text.parse().ok().map(Some)
+    }
+}
+
+fn deserialize_http_listen<'de, D>(d: D) -> Result<Option<SocketAddr>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let text = String::deserialize(d)?;
+    parse_http_listen(&text).ok_or_else(|| {
+        serde::de::Error::custom(format!(
+            "http_listen {text:?} is neither `off` nor an address such as 127.0.0.1:50080"
+        ))
+    })
 }
 
 /// Bounds on input and on the resources one run or subscriber may hold.
@@ -58,6 +91,9 @@ pub struct Limits {
     pub shutdown_grace_secs: u64,
     /// A run's lease in the store; a RUNNING discussion whose lease lapsed is INTERRUPTED.
     pub run_lease_secs: u64,
+    /// Largest request body the HTTP listener reads, in bytes; larger ones
+    /// are refused before they are parsed.
+    pub max_http_body_bytes: usize,
     /// How long a cancelled run (stop, project delete, the end of the
     /// shutdown grace) gets to store what it has and close, in seconds.
     pub stop_wait_secs: u64,
@@ -75,6 +111,7 @@ impl Default for Limits {
             flush_interval_ms: 1000,
             shutdown_grace_secs: 10,
             run_lease_secs: 30,
+            max_http_body_bytes: 1024 * 1024,
             stop_wait_secs: 10,
         }
     }
@@ -114,6 +151,8 @@ impl Default for Settings {
             llm: LlmSettings::default(),
             budgets: BudgetSettings::default(),
             admin_principals: Vec::new(),
+            http_listen: Some(DEFAULT_HTTP_LISTEN),
+            grpc_web_origins: Vec::new(),
         }
     }
 }
@@ -172,6 +211,22 @@ impl Settings {
                 name: "MOAI_LISTEN",
                 reason: format!("{listen:?} is not an address such as 127.0.0.1:50051"),
             })?;
+        }
+        if let Some(listen) = var("MOAI_HTTP_LISTEN") {
+            self.http_listen = parse_http_listen(&listen).ok_or_else(|| ConfigError::Env {
+                name: "MOAI_HTTP_LISTEN",
+                reason: format!(
+                    "{listen:?} is neither `off` nor an address such as 127.0.0.1:50080"
+                ),
+            })?;
+        }
+        if let Some(origins) = var("MOAI_GRPC_WEB_ORIGINS") {
+            self.grpc_web_origins = origins
+                .split(',')
+                .map(str::trim)
+                .filter(|o| !o.is_empty())
+                .map(str::to_owned)
+                .collect();
         }
         if let Some(dir) = var("MOAI_DATA_DIR") {
             self.data_dir = PathBuf::from(dir);
@@ -299,6 +354,35 @@ mod tests {
         assert_eq!(s.llm.providers.len(), 2);
         assert_eq!(s.llm.resolve_alias("gpt"), "openai/gpt-4o");
         assert_eq!(s.limits.max_rounds, 10);
+    }
+
+    #[test]
+    fn http_listen_defaults_parses_and_turns_off() {
+        assert_eq!(Settings::default().http_listen, Some(DEFAULT_HTTP_LISTEN));
+        let file: Settings = toml::from_str("http_listen = \"off\"\n").expect("parses");
+        assert_eq!(file.http_listen, None);
+        let s = Settings::default()
+            .with_env(env(&[
+                ("MOAI_HTTP_LISTEN", "127.0.0.1:7080"),
+                (
+                    "MOAI_GRPC_WEB_ORIGINS",
+                    "https://a.example, http://localhost:3000",
+                ),
+            ]))
+            .expect("valid");
+        assert_eq!(s.http_listen.map(|a| a.port()), Some(7080));
+        assert_eq!(
+            s.grpc_web_origins,
+            ["https://a.example", "http://localhost:3000"]
+        );
+        let off = Settings::default()
+            .with_env(env(&[("MOAI_HTTP_LISTEN", "OFF")]))
+            .expect("valid");
+        assert_eq!(off.http_listen, None);
+        let err = Settings::default()
+            .with_env(env(&[("MOAI_HTTP_LISTEN", "nowhere")]))
+            .expect_err("not an address");
+        assert!(err.to_string().contains("MOAI_HTTP_LISTEN"));
     }
 
     #[test]

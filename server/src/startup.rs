@@ -44,6 +44,8 @@ pub enum StartupError {
     Recovery(#[source] crate::engine::EngineError),
     #[error("transport")]
     Transport(#[from] tonic::transport::Error),
+    #[error("HTTP listener: {0}")]
+    Http(std::io::Error),
 }
 
 /// A bound, ready server.
@@ -54,6 +56,8 @@ pub struct Application {
     store: Store,
     keys: Arc<KeyRing>,
     settings: Settings,
+    /// The HTTP listener, unless `http_listen` is `off`.
+    http: Option<(TcpListener, SocketAddr)>,
 }
 
 impl Application {
@@ -93,6 +97,18 @@ impl Application {
             addr: settings.listen,
             source,
         })?;
+        let http = match settings.http_listen {
+            Some(http_addr) => {
+                let bind_err = |source| StartupError::Bind {
+                    addr: http_addr,
+                    source,
+                };
+                let http = TcpListener::bind(http_addr).await.map_err(bind_err)?;
+                let bound = http.local_addr().map_err(bind_err)?;
+                Some((http, bound))
+            }
+            None => None,
+        };
         Ok(Self {
             listener,
             addr,
@@ -100,7 +116,13 @@ impl Application {
             store,
             keys,
             settings,
+            http,
         })
+    }
+
+    /// The address the HTTP listener bound, unless it is off.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http.as_ref().map(|(_, addr)| *addr)
     }
 
     /// The address actually bound (useful with port 0).
@@ -121,6 +143,7 @@ impl Application {
             store,
             keys,
             settings,
+            http,
         } = self;
         let (health, health_service) = tonic_health::server::health_reporter();
         store.ping().await?;
@@ -143,6 +166,8 @@ impl Application {
             .register_encoded_file_descriptor_set(moai_proto::FILE_DESCRIPTOR_SET)
             .build_v1alpha()?;
 
+        let metrics = crate::metrics::install();
+        let http_keys = keys.clone();
         let auth = AuthInterceptor::new(keys);
         let projects = ProjectServiceServer::new(ProjectApi::new(engine.clone()));
         let discussions = DiscussionServiceServer::new(DiscussionApi::new(engine.clone()));
@@ -179,8 +204,30 @@ impl Application {
             })
         };
 
+        let http_server = http.map(|(listener, http_addr)| {
+            let state = crate::http::HttpState {
+                engine: engine.clone(),
+                keys: http_keys,
+                metrics,
+            };
+            let router = crate::http::router(state, &stop);
+            tracing::info!(%http_addr, "moai HTTP listener (OpenAI-compatible API, MCP, metrics)");
+            tokio::spawn(crate::http::serve(
+                listener,
+                router,
+                stop.clone().cancelled_owned(),
+            ))
+        });
         tracing::info!(%addr, "moai server listening");
         let server = Server::builder()
+            // gRPC-Web (HTTP/1.1 too), for browsers; CORS allows only the listed origins.
+            .accept_http1(true)
+            .layer(
+                tower::ServiceBuilder::new()
+                    .layer(crate::api::grpc_web_cors(&settings.grpc_web_origins))
+                    .layer(tonic_web::GrpcWebLayer::new())
+                    .layer(crate::metrics::grpc::GrpcMetricsLayer),
+            )
             .trace_fn(|req| tracing::info_span!("rpc", path = %req.uri().path(), principal = tracing::field::Empty))
             .add_service(health_service)
             .add_service(reflection_v1)
@@ -195,11 +242,16 @@ impl Application {
             );
         let served = server.await;
         stop.cancel();
+        let http_served = match http_server {
+            Some(task) => task.await.unwrap_or(Ok(())),
+            None => Ok(()),
+        };
         let _ = draining.await;
         sweeper.abort();
         store.close().await;
         tracing::info!("moai server stopped");
-        served.map_err(StartupError::from)
+        served.map_err(StartupError::from)?;
+        http_served.map_err(StartupError::Http)
     }
 }
 

@@ -223,7 +223,10 @@ pub fn help_html() -> String {
                     "discuss in turns (3 rounds by default); without a topic, continue the current discussion",
                 ),
                 ("/next", "another round"),
-                ("/stop", "stop the current discussion"),
+                (
+                    "/stop",
+                    "stop the running round; when idle, asks before ending the discussion",
+                ),
                 (
                     "@model <message>",
                     "talk to one model, with the discussion as context",

@@ -17,6 +17,7 @@
 //! # }
 //! ```
 
+mod demo;
 mod handlers;
 mod limit;
 mod openrouter;
@@ -75,7 +76,11 @@ struct Shared {
     request_count: AtomicU64,
     /// Off: requests are only counted (for long load runs).
     not_recording: AtomicBool,
+    /// On: models without a scripted text speak in the demo voices.
+    demo_voices: AtomicBool,
     dropped: Mutex<Vec<String>>,
+    /// SSE frames of streamed answers sent so far, by model.
+    frames_sent: Mutex<HashMap<String, usize>>,
     /// When on: the moment each streamed answer ended, by its last user
     /// message, for measuring what a client of the server waits beyond it.
     finishes: Mutex<Option<HashMap<String, Instant>>>,
@@ -220,6 +225,13 @@ impl FakeLlm {
         self.shared.not_recording.store(!on, Ordering::Relaxed);
     }
 
+    /// Lets models without a scripted text answer in the demo voices (each
+    /// model its own character, answering the question and the last
+    /// speaker) instead of the default `Answer from <model>: …` line.
+    pub fn set_demo_voices(&self, on: bool) {
+        self.shared.demo_voices.store(on, Ordering::Relaxed);
+    }
+
     /// Forgets the recorded requests and dropped streams.
     pub fn clear_requests(&self) {
         lock(&self.shared.requests).clear();
@@ -248,15 +260,44 @@ impl FakeLlm {
     /// Polls [`FakeLlm::dropped_streams`] until `model` shows up or `within`
     /// passes; true if it did.
     pub async fn wait_dropped(&self, model: &str, within: Duration) -> bool {
+        self.wait_until(within, || self.dropped_streams().iter().any(|m| m == model))
+            .await
+    }
+
+    /// Polls until `model` has received at least `n` chat requests or
+    /// `within` passes; true if it had.
+    pub async fn wait_requests(&self, model: &str, n: usize, within: Duration) -> bool {
+        self.wait_until(within, || self.requests_for(model).len() >= n)
+            .await
+    }
+
+    /// How many SSE frames of `model`'s streamed answers have been handed
+    /// to the connection so far: the role frame, then one per token, then
+    /// the finish (and usage) frames.
+    pub fn frames_sent(&self, model: &str) -> usize {
+        lock(&self.shared.frames_sent)
+            .get(model)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Polls until `model` has sent at least `n` frames ([`FakeLlm::frames_sent`])
+    /// or `within` passes; true if it had.
+    pub async fn wait_frames_sent(&self, model: &str, n: usize, within: Duration) -> bool {
+        self.wait_until(within, || self.frames_sent(model) >= n)
+            .await
+    }
+
+    async fn wait_until(&self, within: Duration, done: impl Fn() -> bool) -> bool {
         let deadline = Instant::now() + within;
         loop {
-            if self.dropped_streams().iter().any(|m| m == model) {
+            if done() {
                 return true;
             }
             if Instant::now() >= deadline {
                 return false;
             }
-            tokio::time::sleep(Duration::from_millis(10)).await;
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
 
@@ -308,6 +349,13 @@ impl DropGuard {
     pub(crate) fn for_prompt(mut self, prompt: Option<String>) -> Self {
         self.prompt = prompt;
         self
+    }
+
+    /// One more frame of the answer went out.
+    pub(crate) fn sent_frame(&self) {
+        *lock(&self.shared.frames_sent)
+            .entry(self.model.clone())
+            .or_default() += 1;
     }
 
     /// The answer was sent whole.

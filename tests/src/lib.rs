@@ -4,5 +4,6 @@
 pub mod events;
 pub mod fake_llm;
 pub mod fake_telegram;
+pub mod mcp_client;
 pub mod process;
 pub mod server;

@@ -53,6 +53,8 @@ pub struct TestOptions {
     pub database_url: Option<String>,
     /// Last say over the settings (budgets, admins, prices).
     pub settings: Box<dyn FnOnce(&mut Settings) + Send>,
+    /// Browser origins allowed to call over gRPC-Web (CORS).
+    pub grpc_web_origins: Vec<String>,
 }
 
 impl Default for TestOptions {
@@ -65,6 +67,7 @@ impl Default for TestOptions {
             configured_keys: true,
             database_url: None,
             settings: Box::new(|_| {}),
+            grpc_web_origins: Vec::new(),
         }
     }
 }
@@ -81,6 +84,8 @@ pub struct TestServer {
     pub addr: SocketAddr,
     /// `http://127.0.0.1:<port>`
     pub url: String,
+    /// The HTTP listener (OpenAI-compatible API, MCP, metrics): `http://127.0.0.1:<port>`.
+    pub http_url: String,
     /// Alice's user key.
     pub key: String,
     /// Bob's user key.
@@ -221,10 +226,15 @@ impl TestServer {
             options.configured_keys,
         );
         (options.settings)(&mut settings);
+        settings.grpc_web_origins = options.grpc_web_origins;
         let app = moai_server::Application::build(settings)
             .await
             .expect("the server starts");
         let addr = app.local_addr();
+        let http_url = app
+            .http_addr()
+            .map(|a| format!("http://{a}"))
+            .unwrap_or_default();
         let (stop, stopped) = oneshot::channel::<()>();
         let handle = tokio::spawn(async move {
             app.run_until(async move {
@@ -236,6 +246,7 @@ impl TestServer {
         Self {
             addr,
             url: format!("http://{addr}"),
+            http_url,
             key: ALICE_KEY.to_owned(),
             key_b: BOB_KEY.to_owned(),
             gateway_key: GATEWAY_KEY.to_owned(),
@@ -324,6 +335,7 @@ pub fn test_settings(
 ) -> Settings {
     let mut settings = Settings {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        http_listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
         data_dir: PathBuf::from(data_dir),
         database_url,
         limits: Limits {

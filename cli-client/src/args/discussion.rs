@@ -43,6 +43,34 @@ pub struct DiscussionRef {
     pub discussion: Option<String>,
 }
 
+/// `moai status`
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Wait up to SECS for the server to answer (for scripts that just started it)
+    #[arg(long, value_name = "SECS")]
+    pub wait: Option<u64>,
+}
+
+/// `moai demo`
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// The question for the demo roundtable
+    #[arg(value_name = "QUESTION", default_value = "Tabs or spaces?")]
+    pub question: Vec<String>,
+}
+
+/// `moai stop`
+#[derive(Debug, Args)]
+pub struct StopArgs {
+    /// The discussion id (or a unique prefix); default: the current one
+    #[arg(value_name = "DISCUSSION")]
+    pub discussion: Option<String>,
+
+    /// Also when nothing is running: end the discussion for good (no more rounds, mentions or summaries)
+    #[arg(long)]
+    pub close: bool,
+}
+
 /// `moai ask`
 #[derive(Debug, Args)]
 pub struct AskArgs {

@@ -34,6 +34,16 @@ JSON OUTPUT (--json):
              failureReason, answeredBy, reasoning, queueMs}.
   Re-attach after a detach with `moai watch <discussion> --after <seq>`.";
 
+const DEMO_HELP: &str = "\
+Try moai offline, in one terminal: starts the demo model server (moai-fake-llm \
+--demo: three stand-in models, demo/alpha, demo/beta and demo/gamma, each with \
+its own voice) and a moai-server of its own on free loopback ports, with a fresh \
+SQLite database and both logs in $MOAI_DATA_DIR/demo/; waits until the server \
+answers; asks the question with `open`, lets the models discuss one round in \
+turns, each hearing the others; then stops both. Your own current project and \
+discussion stay as they were. moai-server and moai-fake-llm must sit next to the \
+moai binary: cargo build --release --bin moai --bin moai-server --bin moai-fake-llm";
+
 const AFTER_HELP: &str = "\
 The current project and discussion are remembered per server in
 $MOAI_CONFIG_DIR/state.toml (default: the user's config dir, e.g. ~/.config/moai).
@@ -124,8 +134,8 @@ pub enum Command {
     #[command(after_long_help = JSON_EVENTS_HELP)]
     Next(DiscussionRef),
 
-    /// Stop the running round of the current discussion (no more rounds after)
-    Stop(DiscussionRef),
+    /// Stop the running round of the current discussion (it then takes no more rounds); --close ends an idle one
+    Stop(StopArgs),
 
     /// Talk to one model of the discussion (`moai ask @model ...` works too)
     #[command(visible_alias = "mention", after_long_help = JSON_EVENTS_HELP)]
@@ -156,7 +166,20 @@ pub enum Command {
     Usage(UsageArgs),
 
     /// Show the server, key source, current project and discussion
-    Status,
+    Status(StatusArgs),
+
+    /// Try moai offline: start stand-in models and a server, then run a roundtable
+    #[command(long_about = DEMO_HELP)]
+    Demo(DemoArgs),
+
+    /// Serve moai to an AI assistant over MCP on stdin/stdout
+    ///
+    /// Tools: ask_council(question, project?), discuss(topic, project?, rounds?),
+    /// list_projects, get_discussion(id). Without a project they use -p/--project,
+    /// else your first one.
+    /// Configure the assistant to run `moai mcp` (with --server and --api-key or
+    /// MOAI_SERVER and MOAI_API_KEY when the server is not the local one).
+    Mcp,
 
     /// Print a shell completion script (e.g. `moai completions bash > /etc/bash_completion.d/moai`)
     Completions {
@@ -164,6 +187,29 @@ pub enum Command {
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
+}
+
+/// Drops the one-letter aliases (`o`, `d`) from clap's "a similar
+/// subcommand exists" tip: clap finds them similar to almost any typo.
+pub fn tidy_suggestions(mut err: clap::Error) -> clap::Error {
+    use clap::error::{ContextKind, ContextValue};
+    let typed = match err.get(ContextKind::InvalidSubcommand) {
+        Some(ContextValue::String(s)) => s.chars().count(),
+        _ => return err,
+    };
+    if let Some(ContextValue::Strings(names)) = err.remove(ContextKind::SuggestedSubcommand) {
+        let kept: Vec<String> = names
+            .into_iter()
+            .filter(|n| n.chars().count() > 1 || typed <= 2)
+            .collect();
+        if !kept.is_empty() {
+            err.insert(
+                ContextKind::SuggestedSubcommand,
+                ContextValue::Strings(kept),
+            );
+        }
+    }
+    err
 }
 
 #[cfg(test)]

@@ -106,3 +106,16 @@ fn aliases_work() {
         Command::Open(_)
     ));
 }
+
+#[test]
+fn typo_tips_name_real_commands_not_one_letter_aliases() {
+    let tip = |typed: &str| {
+        let err = Cli::try_parse_from(["moai", typed]).expect_err("unknown");
+        super::tidy_suggestions(err).to_string()
+    };
+    let far = tip("frobnicate");
+    assert!(!far.contains("similar"), "{far}");
+    let near = tip("projct");
+    assert!(near.contains("'project'"), "{near}");
+    assert!(!near.contains("'o'"), "{near}");
+}

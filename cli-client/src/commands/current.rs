@@ -1,27 +1,24 @@
 //! `moai use <PROJECT>` and `moai status`: the current project and discussion.
 
-use crate::args::UseArgs;
+use std::time::Duration;
+
+use crate::args::{StatusArgs, UseArgs};
 use crate::config;
 use crate::errors::{CliError, ExitCode};
 use crate::output::Mode;
 use crate::resolve;
 use crate::session::Session;
 
-/// Makes a project the current one (and forgets a discussion of another project).
+/// Makes a project the current one (its own current discussion comes with it).
 ///
 /// # Errors
 /// An unknown project, the server's error, a state file that cannot be written.
 pub async fn use_project(session: &mut Session, args: UseArgs) -> Result<ExitCode, CliError> {
     let client = session.client().await?;
     let project = resolve::project(&client, &args.project).await?;
-    let before = session.remembered();
-    let same = before.project.as_deref() == Some(project.id.as_str());
     session.remember(|s| {
         s.project = Some(project.id.clone());
         s.project_name = Some(project.name.clone());
-        if !same {
-            s.discussion = None;
-        }
     })?;
     if session.out.mode == Mode::Json {
         session.out.json(&project)?;
@@ -44,18 +41,30 @@ pub async fn use_project(session: &mut Session, args: UseArgs) -> Result<ExitCod
 ///
 /// # Errors
 /// The connection's error, after everything known has been printed.
-pub async fn status(session: &mut Session) -> Result<ExitCode, CliError> {
-    let remembered = session.remembered();
-    let key = config::resolve_key(session.global.api_key.as_deref());
-    let connection = match &key {
-        Ok(_) => match session.client().await {
+pub async fn status(session: &mut Session, args: StatusArgs) -> Result<ExitCode, CliError> {
+    let deadline = args
+        .wait
+        .map(|secs| tokio::time::Instant::now() + Duration::from_secs(secs));
+    let connection = loop {
+        // The server first (is it running?), then the key: as every command.
+        let connection = match session.client().await {
             Ok(client) => resolve::all_projects(&client).await.map(|p| p.len()),
             Err(e) => Err(e),
-        },
-        Err(_) => Err(CliError::NoKey {
-            key_file: config::local_key_file().display().to_string(),
-        }),
+        };
+        // A server just started may not listen yet, nor have written its key.
+        let starting = matches!(
+            connection,
+            Err(CliError::Unreachable { .. } | CliError::NoKey { .. })
+        );
+        match deadline {
+            Some(deadline) if starting && tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            _ => break connection,
+        }
     };
+    let remembered = session.remembered();
+    let key = config::resolve_key(session.global.api_key.as_deref());
     let key_source = key
         .as_ref()
         .map_or_else(|_| "none".to_string(), |k| k.source.clone());
@@ -68,7 +77,7 @@ pub async fn status(session: &mut Session) -> Result<ExitCode, CliError> {
             "projects": connection.as_ref().ok(),
             "project": remembered.project,
             "projectName": remembered.project_name,
-            "discussion": remembered.discussion,
+            "discussion": remembered.current_discussion(),
             "configDir": config::config_dir(),
         });
         session.out.lines(&[value.to_string()])?;
@@ -76,6 +85,7 @@ pub async fn status(session: &mut Session) -> Result<ExitCode, CliError> {
         let theme = session.out.theme;
         let label = |name: &str| theme.paint(&theme.dim(), &format!("{name:<12}"));
         let reach = match &connection {
+            Ok(1) => theme.paint(&theme.ok(), "connected (1 project)"),
             Ok(n) => theme.paint(&theme.ok(), &format!("connected ({n} projects)")),
             Err(e) => theme.paint(&theme.error(), &e.to_string()),
         };
@@ -92,7 +102,7 @@ pub async fn status(session: &mut Session) -> Result<ExitCode, CliError> {
             format!(
                 "{}{}",
                 label("Discussion"),
-                remembered.discussion.as_deref().unwrap_or("(none)")
+                remembered.current_discussion().unwrap_or("(none)")
             ),
             format!("{}{}", label("Config"), config::config_dir().display()),
         ])?;

@@ -59,7 +59,12 @@ pub async fn run(session: &mut Session, args: DiscussionsArgs) -> Result<ExitCod
             .note("No discussions yet. Start one: moai open <question> or moai discuss <topic>");
         return Ok(ExitCode::Success);
     }
-    let current = session.remembered().discussion.unwrap_or_default();
+    let remembered = session.remembered();
+    let current: Vec<&str> = remembered
+        .discussions
+        .values()
+        .map(String::as_str)
+        .collect();
     // Across projects, say which project each discussion belongs to.
     let names: Option<HashMap<String, String>> = if project_id.is_empty() {
         let projects = resolve::all_projects(&client).await?;
@@ -74,7 +79,11 @@ pub async fn run(session: &mut Session, args: DiscussionsArgs) -> Result<ExitCod
     header.push("QUESTION");
     let mut table = Table::new(&header);
     for d in &discussions {
-        let mark = if d.id == current { "*" } else { "" };
+        let mark = if current.contains(&d.id.as_str()) {
+            "*"
+        } else {
+            ""
+        };
         let question = d.question.split_whitespace().collect::<Vec<_>>().join(" ");
         let mut row = vec![
             mark.into(),

@@ -9,9 +9,11 @@ use crate::session::Session;
 
 pub mod ask;
 pub mod current;
+pub mod demo;
 pub mod discuss;
 pub mod discussions;
 pub mod export;
+pub mod mcp;
 pub mod models;
 pub mod open;
 pub mod project;
@@ -34,7 +36,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
     match cli.command {
         Command::Project(command) => project::run(session, command).await,
         Command::Use(args) => current::use_project(session, args).await,
-        Command::Status => current::status(session).await,
+        Command::Status(args) => current::status(session, args).await,
         Command::Open(args) => open::run(session, args).await,
         Command::Discuss(args) => discuss::run(session, args).await,
         Command::Next(args) => discuss::next(session, args).await,
@@ -47,6 +49,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Export(args) => export::run(session, args).await,
         Command::Models(args) => models::run(session, args).await,
         Command::Usage(args) => usage::run(session, args).await,
+        Command::Mcp => mcp::run(session).await,
+        Command::Demo(args) => demo::run(session, args).await,
         Command::Completions { shell } => completions(shell),
     }
 }
@@ -64,7 +68,7 @@ fn name(command: &Command) -> &'static str {
             ProjectCommand::Edit(_) => "project edit",
         },
         Command::Use(_) => "use",
-        Command::Status => "status",
+        Command::Status(_) => "status",
         Command::Open(_) => "open",
         Command::Discuss(_) => "discuss",
         Command::Next(_) => "next",
@@ -77,6 +81,8 @@ fn name(command: &Command) -> &'static str {
         Command::Export(_) => "export",
         Command::Models(_) => "models",
         Command::Usage(_) => "usage",
+        Command::Mcp => "mcp",
+        Command::Demo(_) => "demo",
         Command::Completions { .. } => "completions",
     }
 }

@@ -264,13 +264,7 @@ async fn delete(session: &mut Session, reference: &str, yes: bool) -> Result<Exi
         })
         .await
         .map_err(client.error("DeleteProject"))?;
-    if session.remembered().project.as_deref() == Some(project.id.as_str()) {
-        session.remember_or_warn(|s| {
-            s.project = None;
-            s.project_name = None;
-            s.discussion = None;
-        });
-    }
+    session.remember_or_warn(|s| s.forget_project(&project.id));
     session.out.done(&format!(
         "Deleted project {} ({})",
         project.name, project.id

@@ -84,11 +84,17 @@ async fn ctrl_c_detaches_and_watch_re_attaches_to_the_same_run() {
         "{drawn}"
     );
     assert!(drawn.shows_cursor_at_the_end(), "{drawn}");
+    let too_wide = console::strip_ansi_codes(&drawn)
+        .lines()
+        .filter(|l| l.contains("Detached") || l.contains("moai "))
+        .find(|l| unicode_width::UnicodeWidthStr::width(l.trim_end_matches('\r')) > 100)
+        .map(str::to_string);
+    assert_eq!(too_wide, None, "the detach hint fits the terminal");
     let hint = console::strip_ansi_codes(&drawn).into_owned();
     let watch = hint
         .split("Re-attach: ")
         .nth(1)
-        .and_then(|rest| rest.split(" · ").next())
+        .and_then(|rest| rest.lines().next())
         .expect("a watch command")
         .to_string();
     let args: Vec<&str> = watch.split_whitespace().skip(1).collect();

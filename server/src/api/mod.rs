@@ -62,3 +62,28 @@ fn page_cursor(token: &str) -> Result<Option<crate::store::PageCursor>, Status> 
         .map(Some)
         .ok_or_else(|| InvalidInput::new("page_token is not one this server issued").into())
 }
+
+/// CORS for gRPC-Web calls from browsers: only `origins` may call (none by
+/// default), with the headers gRPC-Web and moai's auth need.
+pub fn grpc_web_cors(origins: &[String]) -> tower_http::cors::CorsLayer {
+    use http::{HeaderName, HeaderValue, Method};
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o.trim()).ok())
+        .collect();
+    let allow = [
+        "authorization",
+        "content-type",
+        "x-grpc-web",
+        "x-user-agent",
+        "grpc-timeout",
+        crate::auth::USER_HEADER,
+    ];
+    let expose = ["grpc-status", "grpc-message", "grpc-status-details-bin"];
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_methods([Method::POST, Method::OPTIONS])
+        .allow_headers(allow.map(HeaderName::from_static))
+        .expose_headers(expose.map(HeaderName::from_static))
+}

@@ -18,13 +18,19 @@ pub struct Live {
     log: Arc<Mutex<Log>>,
     id: u64,
     head: watch::Receiver<u64>,
+    _active: crate::metrics::Active,
 }
 
 impl Live {
     /// A place in `log` just after `after_seq`; `head` signals new events.
     pub(super) fn attach(log: Arc<Mutex<Log>>, after_seq: u64, head: watch::Receiver<u64>) -> Self {
         let id = lock(&log).attach(after_seq);
-        Self { log, id, head }
+        Self {
+            log,
+            id,
+            head,
+            _active: crate::metrics::Active::new(crate::metrics::SUBSCRIBERS_ACTIVE),
+        }
     }
 }
 

@@ -103,7 +103,7 @@ impl RunContext {
         mode: RoundMode,
         models: Vec<String>,
         transcript: &mut Transcript,
-    ) -> Result<u32, StoreError> {
+    ) -> u32 {
         let number = self
             .last_round
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst)
@@ -119,7 +119,7 @@ impl RunContext {
         }))
         .await;
         transcript.begin_round(number, mode);
-        Ok(number)
+        number
     }
 
     async fn end_round(&self, number: u32) {
@@ -156,6 +156,7 @@ pub(super) async fn execute(
                 ctx.discussion.id.clone(),
             )),
             closed: false,
+            _active: crate::metrics::Active::new(crate::metrics::RUNS_ACTIVE),
         };
         let history = match origin {
             Origin::New => {
@@ -229,6 +230,7 @@ struct RunGuard {
     discussion_id: String,
     heartbeat: tokio::task::JoinHandle<()>,
     closed: bool,
+    _active: crate::metrics::Active,
 }
 
 impl Drop for RunGuard {
@@ -312,7 +314,7 @@ async fn parallel_round(ctx: &RunContext, transcript: &mut Transcript) -> Result
     let models = ctx.project.models.clone();
     let number = ctx
         .begin_round(RoundMode::Parallel, models.clone(), transcript)
-        .await?;
+        .await;
     let speaker = ctx.speaker(number);
     let turns = models.iter().enumerate().map(|(position, model)| {
         let messages = prompt::open_messages(&ctx.project, model, transcript, ctx.budget(model));
@@ -336,7 +338,7 @@ async fn sequential_round(ctx: &RunContext, transcript: &mut Transcript) -> Resu
     let models = ctx.project.models.clone();
     let number = ctx
         .begin_round(RoundMode::Sequential, models.clone(), transcript)
-        .await?;
+        .await;
     let speaker = ctx.speaker(number);
     for (position, model) in models.iter().enumerate() {
         if ctx.cancelled() {
@@ -368,7 +370,7 @@ async fn mention_round(
 ) -> Result<(), StoreError> {
     let number = ctx
         .begin_round(RoundMode::Mention, vec![model.to_owned()], transcript)
-        .await?;
+        .await;
     let messages =
         prompt::mention_messages(&ctx.project, model, transcript, content, ctx.budget(model));
     let speaker = ctx.speaker(number);
@@ -401,7 +403,7 @@ async fn summary_round(
         .unwrap_or_default();
     let number = ctx
         .begin_round(RoundMode::Summary, vec![model.clone()], transcript)
-        .await?;
+        .await;
     let messages = prompt::summary_messages(&ctx.project, &model, transcript, ctx.budget(&model));
     let answer = ctx
         .speaker(number)

@@ -159,6 +159,7 @@ impl Speaker<'_> {
             Err(e) => (None, Some(e.to_string())),
         };
         let started = Instant::now();
+        let mut first_token = None;
         let mut fallbacks = turn.fallbacks.into_iter();
         let mut caller = turn.model.clone();
         let ending = loop {
@@ -168,7 +169,15 @@ impl Speaker<'_> {
                     text,
                 });
             }
-            let end = self.call(&mut m, &caller, turn.messages.clone()).await;
+            let end = self
+                .call(
+                    &mut m,
+                    &caller,
+                    turn.messages.clone(),
+                    started,
+                    &mut first_token,
+                )
+                .await;
             match end {
                 CallEnd::Complete => break Ending::Complete,
                 CallEnd::Interrupted => break Ending::Interrupted,
@@ -206,6 +215,12 @@ impl Speaker<'_> {
             };
             m.cost_usd = self.budget.settle(reservation, &usage).await;
         }
+        let failure = match &ending {
+            Ending::Failed(failure) => Some(failure.reason.as_str()),
+            Ending::Complete | Ending::Interrupted => None,
+        };
+        let provider = self.llm.provider_for(&m.model).unwrap_or_default();
+        crate::metrics::model_call(&m, &provider, first_token, failure);
         let mut ending = ending;
         match &ending {
             Ending::Complete => m.status = MessageStatus::Complete,
@@ -256,6 +271,8 @@ impl Speaker<'_> {
         m: &mut MessageRecord,
         model: &str,
         messages: Vec<ChatMessage>,
+        started: Instant,
+        first_token: &mut Option<Duration>,
     ) -> CallEnd {
         let flush_every = self.flush_every;
         let mut last_flush = Instant::now();
@@ -301,6 +318,7 @@ impl Speaker<'_> {
                         continue;
                     }
                     silent = false;
+                    first_token.get_or_insert_with(|| started.elapsed());
                     m.content.push_str(&text);
                     m.reasoning.push_str(&reasoning);
                     self.hub

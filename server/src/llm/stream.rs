@@ -141,6 +141,7 @@ impl Call {
                             let clock = state.clock();
                             let queued = clock.queued;
                             tracing::debug!(queue_ms = millis_u64(queued), "stream opened");
+                            crate::metrics::provider_queue(self.route.provider.name(), queued);
                             self.phase = Phase::Streaming(Streaming {
                                 upstream,
                                 total_deadline: clock.began + queued + self.timeouts.total(),

@@ -1,12 +1,19 @@
 //! Durable state through sqlx's `Any` driver, so one set of queries serves the
 //! embedded SQLite default and PostgreSQL. Queries use `$n` placeholders and
 //! portable SQL (the group-commit writer's long multi-row statements use `?`
-//! on SQLite; see `writer::placeholders`); only the migrations differ per
+//! on SQLite; see `rows::placeholders`); only the migrations differ per
 //! backend (column types).
+//!
+//! Reads go to the pool; every write is a command of the one writer
+//! (`writer.rs`), which commits in queue order: the multi-row statements in
+//! `rows.rs`, the conditional ones in `statements.rs`. The files named
+//! after tables (`projects`, `discussions`, `messages`, `events`) hold the
+//! [`Store`] methods for them; `records` the rows handed in and out.
 
 mod discussions;
 mod events;
 mod messages;
+mod migrations;
 mod projects;
 mod records;
 mod rows;
@@ -102,10 +109,7 @@ impl Store {
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(options)
             .await?;
-        match backend {
-            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await?,
-            Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await?,
-        }
+        migrations::migrator(backend).run(&pool).await?;
         let writes = writer::spawn_writer(pool.clone(), backend);
         Ok(Self {
             pool,

@@ -48,7 +48,7 @@ fn placeholders(backend: Backend, rows: usize, cols: usize) -> String {
     out
 }
 
-pub(super) async fn insert_discussions(
+pub(super) async fn write_discussions(
     tx: &mut Transaction<'_, Any>,
     backend: Backend,
     rows: &[(&DiscussionRecord, i64, &String)],
@@ -78,7 +78,7 @@ pub(super) async fn insert_discussions(
     Ok(())
 }
 
-pub(super) async fn insert_rounds(
+pub(super) async fn write_rounds(
     tx: &mut Transaction<'_, Any>,
     backend: Backend,
     rows: &[(&String, u32, RoundMode, i64)],
@@ -104,7 +104,7 @@ pub(super) async fn insert_rounds(
 
 /// Messages, one row per id in a statement: final states, or (`partial`)
 /// the text so far of messages that are still streaming in the store.
-pub(super) async fn upsert_messages(
+pub(super) async fn write_messages(
     tx: &mut Transaction<'_, Any>,
     backend: Backend,
     rows: &[(&MessageRecord, i64)],
@@ -161,7 +161,7 @@ pub(super) async fn upsert_messages(
     Ok(())
 }
 
-pub(super) async fn insert_events(
+pub(super) async fn write_events(
     tx: &mut Transaction<'_, Any>,
     backend: Backend,
     events: &[&StoredEvent],

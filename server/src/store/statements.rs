@@ -4,7 +4,7 @@
 
 use sqlx::{Any, Row as _, Transaction};
 
-use super::rows::insert_events;
+use super::rows::write_events;
 use super::{Backend, BeginRun, ProjectRecord, RecoveryEvent, StoreError, to_i64};
 use crate::domain::{DiscussionStatus, MessageStatus};
 
@@ -110,7 +110,7 @@ pub(super) async fn recover(
                 .fetch_one(&mut **tx)
                 .await?;
         let last = u64::try_from(last.try_get::<i64, _>("s")?).unwrap_or(0);
-        insert_events(tx, backend, &[&event(&id, last, now)]).await?;
+        write_events(tx, backend, &[&event(&id, last, now)]).await?;
         recovered.push(id);
     }
     Ok(recovered)

@@ -18,7 +18,7 @@ use sqlx::{Any, AnyPool, Connection as _, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
 use super::rows::{
-    insert_discussions, insert_events, insert_rounds, statement_chunks, upsert_messages,
+    statement_chunks, write_discussions, write_events, write_messages, write_rounds,
 };
 use super::spend::{self, NewReservation, Reserved};
 use super::statements::{self, ProjectUpdate};
@@ -459,20 +459,20 @@ async fn write_all(
             }
         }
         for chunk in statement_chunks(&discussions) {
-            insert_discussions(tx, backend, chunk).await?;
+            write_discussions(tx, backend, chunk).await?;
         }
         for chunk in statement_chunks(&rounds) {
-            insert_rounds(tx, backend, chunk).await?;
+            write_rounds(tx, backend, chunk).await?;
         }
         // Streaming states first: a final state in the same batch is newer.
         for chunk in statement_chunks(&streaming) {
-            upsert_messages(tx, backend, chunk, true).await?;
+            write_messages(tx, backend, chunk, true).await?;
         }
         for chunk in statement_chunks(&messages) {
-            upsert_messages(tx, backend, chunk, false).await?;
+            write_messages(tx, backend, chunk, false).await?;
         }
         for chunk in statement_chunks(&events) {
-            insert_events(tx, backend, chunk).await?;
+            write_events(tx, backend, chunk).await?;
         }
     }
     for cmd in batch.iter_mut() {

@@ -1,4 +1,5 @@
-//! Inline-button presses: selecting a project, and confirming a deletion.
+//! Inline-button presses: selecting a project, confirming a deletion,
+//! stopping a run, and ending an idle discussion for good.
 
 use std::sync::Arc;
 
@@ -77,6 +78,15 @@ pub(super) async fn on_callback(
             }
             Err(status) => notice = Some(friendly(&status)),
         }
+    } else if let Some(discussion_id) = data.strip_prefix("close:") {
+        match ctx.api.stop_discussion(discussion_id).await {
+            Ok(_) => {
+                telegram::edit(&bot, chat, message_id, super::discussion::CLOSED).await?;
+            }
+            Err(status) => notice = Some(friendly(&status)),
+        }
+    } else if data == "keep" {
+        telegram::edit(&bot, chat, message_id, "Kept: the discussion goes on.").await?;
     } else if data == "cancel" {
         telegram::edit(&bot, chat, message_id, "Cancelled: nothing was deleted.").await?;
     }

@@ -2,14 +2,18 @@
 //! [`crate::runs`]), so the handler returns at once and `/stop` gets through.
 
 use moai_proto::v1::{DiscussionStatus, ExportFormat, StartDiscussionRequest};
-use teloxide::{payloads::SendDocumentSetters, prelude::Requester, types::InputFile};
+use teloxide::{
+    payloads::SendDocumentSetters,
+    prelude::Requester,
+    types::{InlineKeyboardButton, InlineKeyboardMarkup, InputFile},
+};
 
 use super::{Ctx, HandlerResult};
 use crate::{
     commands::{self, ExportChoice},
     render::html::escape,
     stream,
-    telegram::retry_after,
+    telegram::{self, retry_after},
 };
 
 /// Most rounds one `/discuss` may ask for.
@@ -107,13 +111,45 @@ pub(super) async fn next(ctx: &mut Ctx) -> HandlerResult {
 pub(super) const STOPPED: &str =
     "⏹ Stopped. Partial answers are kept; /open or /discuss &lt;topic&gt; starts a new discussion.";
 
+/// What the chat is told when an idle discussion is ended for good.
+pub(super) const CLOSED: &str = "⏹ Ended for good: this discussion takes no more rounds. \
+     /open or /discuss &lt;topic&gt; starts a new one.";
+
+/// `/stop`: stops a running run; with nothing running it changes nothing and
+/// asks, with a button, whether to end the discussion for good (the server's
+/// StopDiscussion would end it either way).
 pub(super) async fn stop(ctx: &mut Ctx) -> HandlerResult {
     let Some(discussion_id) = ctx.discussion_id().await? else {
         return Ok(());
     };
-    match ctx.api.stop_discussion(&discussion_id).await {
-        Ok(_) => ctx.reply(STOPPED).await,
-        Err(status) => ctx.fail(&status).await,
+    let status = match ctx.api.get_discussion(&discussion_id).await {
+        Ok(d) => DiscussionStatus::try_from(d.status).unwrap_or_default(),
+        Err(status) => return ctx.fail(&status).await,
+    };
+    match status {
+        DiscussionStatus::Running => match ctx.api.stop_discussion(&discussion_id).await {
+            Ok(_) => ctx.reply(STOPPED).await,
+            Err(status) => ctx.fail(&status).await,
+        },
+        DiscussionStatus::Stopped => ctx.reply("This discussion is already stopped.").await,
+        _ => {
+            let buttons = InlineKeyboardMarkup::new([[
+                InlineKeyboardButton::callback(
+                    "⏹ End it for good",
+                    format!("close:{discussion_id}"),
+                ),
+                InlineKeyboardButton::callback("Keep it", "keep"),
+            ]]);
+            telegram::send_with_markup(
+                &ctx.bot,
+                ctx.chat,
+                "Nothing is running. End this discussion for good? It then takes no more \
+                 rounds, mentions or summaries.",
+                buttons,
+            )
+            .await?;
+            Ok(())
+        }
     }
 }
 

@@ -327,3 +327,70 @@ async fn usage_shows_the_spend_and_a_budget_refusal_is_one_friendly_line() {
         help.text
     );
 }
+
+/// Polls the server until none of `USER`'s discussions is running.
+async fn wait_idle(w: &World) {
+    use moai_proto::v1::{
+        DiscussionStatus, ListDiscussionsRequest,
+        discussion_service_client::DiscussionServiceClient,
+    };
+    let channel =
+        w.ts.auth_channel(&w.ts.gateway_key, Some(&format!("telegram:{USER}")))
+            .await;
+    let mut client = DiscussionServiceClient::new(channel);
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    loop {
+        let listed = client
+            .list_discussions(ListDiscussionsRequest::default())
+            .await
+            .expect("list discussions")
+            .into_inner();
+        if listed
+            .discussions
+            .iter()
+            .all(|d| d.status != DiscussionStatus::Running as i32)
+        {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the run ends");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+#[tokio::test]
+async fn stop_with_nothing_running_asks_before_ending_the_discussion() {
+    let w = World::start().await;
+    w.ts.llm.script("fake/a", Script::new().text("Done."));
+    w.say("/new Idle fake/a");
+    w.expect_reply("Created and selected").await;
+    w.say("/open Anything?");
+    w.expect_answers("fake/a", 1).await;
+    wait_idle(&w).await;
+
+    w.say("/stop");
+    let asked = w.expect_reply("Nothing is running").await;
+    let buttons = asked.reply_markup.clone().expect("buttons");
+    assert_eq!(buttons["inline_keyboard"][0][1]["text"], "Keep it");
+    w.tg.press_button(USER, USER, asked.id, "keep");
+    w.expect_message(|m| m.id == asked.id && m.text.starts_with("Kept"), "kept")
+        .await;
+    w.say("/next");
+    w.expect_answers("fake/a", 2).await;
+    wait_idle(&w).await;
+
+    w.say("/stop");
+    let asked = w.expect_reply("Nothing is running").await;
+    let close =
+        asked.reply_markup.clone().expect("buttons")["inline_keyboard"][0][0]["callback_data"]
+            .as_str()
+            .expect("data")
+            .to_owned();
+    w.tg.press_button(USER, USER, asked.id, &close);
+    w.expect_message(
+        |m| m.id == asked.id && m.text.contains("Ended for good"),
+        "ended",
+    )
+    .await;
+    w.say("/next");
+    w.expect_reply("⚠️ Not now: ").await;
+}

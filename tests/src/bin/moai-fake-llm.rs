@@ -1,8 +1,8 @@
 //! A stand-in OpenAI-compatible model API on loopback, for trying moai
-//! without an API key: every model answers with a short paced text.
+//! without an API key. `moai demo` starts it with `--demo`; by hand:
 //!
-//! `cargo run -p moai-tests --bin moai-fake-llm -- --port 8099`, then
-//! `MOAI_LLM_BASE_URL=http://127.0.0.1:8099/v1 cargo run -p moai-server`.
+//! `moai-fake-llm --demo --port 8099`, then
+//! `MOAI_LLM_BASE_URL=http://127.0.0.1:8099/v1 MOAI_LLM_API_KEY=none moai-server`.
 
 use std::time::Duration;
 
@@ -12,7 +12,7 @@ use moai_tests::fake_llm::{FakeLlm, Script};
 /// Serves /v1/chat/completions and /v1/models on 127.0.0.1.
 #[derive(Parser, Debug)]
 struct Args {
-    /// Port to listen on.
+    /// Port to listen on (0: any free port).
     #[arg(long, default_value_t = 8099)]
     port: u16,
     /// Delay before each answer's first token, in ms.
@@ -21,6 +21,10 @@ struct Args {
     /// Delay between tokens, in ms.
     #[arg(long, default_value_t = 40)]
     pace_ms: u64,
+    /// Give each model its own voice, answering the question and the last
+    /// speaker (without it: `Answer from <model>: <question>`).
+    #[arg(long)]
+    demo: bool,
 }
 
 #[tokio::main]
@@ -28,6 +32,7 @@ async fn main() {
     let args = Args::parse();
     let llm = FakeLlm::start_on(args.port).await;
     llm.set_recording(false);
+    llm.set_demo_voices(args.demo);
     llm.default_script(
         Script::new()
             .first_token_delay(Duration::from_millis(args.first_token_ms))
@@ -37,5 +42,19 @@ async fn main() {
         llm.register_model(model);
     }
     println!("fake model API at {} (Ctrl-C to stop)", llm.base_url());
+    wait_for_stop().await;
+}
+
+/// Ctrl-C, or SIGTERM (how `moai demo` and service managers stop it).
+async fn wait_for_stop() {
+    #[cfg(unix)]
+    if let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+    {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        return;
+    }
     let _ = tokio::signal::ctrl_c().await;
 }

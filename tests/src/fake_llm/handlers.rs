@@ -191,7 +191,13 @@ fn script_for(shared: &Shared, model: &str) -> Script {
 
 /// Everything the answer to `request` will say.
 fn answer(shared: &Shared, request: &RecordedRequest, script: &Script) -> sse::Answer {
-    let text = script.text.clone().unwrap_or_else(|| default_text(request));
+    let text = script.text.clone().unwrap_or_else(|| {
+        if shared.demo_voices.load(Ordering::Relaxed) {
+            super::demo::answer(request)
+        } else {
+            default_text(request)
+        }
+    });
     let completion_tokens = tokens(&text).len() as u64;
     let usage = script.usage.unwrap_or_else(|| {
         let chars: usize = request.messages.iter().map(|m| m.content.len()).sum();

@@ -241,7 +241,10 @@ pub(super) fn body_stream(
                 state.done = true;
                 Some((Err(cut("fake LLM stopped")), state))
             }
-            Some(Frame::Data(_, bytes)) => Some((Ok(bytes), state)),
+            Some(Frame::Data(_, bytes)) => {
+                state.guard.sent_frame();
+                Some((Ok(bytes), state))
+            }
             Some(Frame::Abort) => {
                 state.guard.defuse();
                 state.done = true;

@@ -2,11 +2,13 @@
 
 mod budgets;
 mod crash;
+mod frontdoors;
 mod llm;
 mod open;
 mod platform;
 mod projects;
 mod reliability;
 mod replicas;
+mod store;
 mod support;
 mod turns;

@@ -10,27 +10,18 @@ use moai_server::config::Limits;
 use moai_tests::events::collect;
 use moai_tests::fake_llm::{FakeLlm, Script};
 use moai_tests::process::{ProcessOptions, ServerProcess, free_port, server_binary};
-use moai_tests::server::{ALICE_KEY, Backend, TestOptions, TestServer, postgres_url};
+use moai_tests::server::{ALICE_KEY, Backend, TestOptions, TestServer};
 
 use crate::support::{
     LIMIT, all_messages, completed, get, last_status, next_event, open_stream, project,
 };
 
-fn skip() -> bool {
-    if postgres_url().is_none() {
-        eprintln!(
-            "MOAI_TEST_POSTGRES_URL is not set: replica tests not run here (.ci/run sets it)"
-        );
-        return true;
-    }
-    false
-}
-
 #[tokio::test]
+#[cfg_attr(
+    moai_no_postgres,
+    ignore = "MOAI_TEST_POSTGRES_URL was not set when the tests were compiled (.ci/run sets it)"
+)]
 async fn a_run_on_one_replica_can_be_watched_from_another() {
-    if skip() {
-        return;
-    }
     let a = TestServer::spawn_on(Backend::Postgres).await;
     let b = TestServer::spawn_with(TestOptions {
         database_url: a.database_url.clone(),
@@ -73,10 +64,11 @@ async fn a_run_on_one_replica_can_be_watched_from_another() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    moai_no_postgres,
+    ignore = "MOAI_TEST_POSTGRES_URL was not set when the tests were compiled (.ci/run sets it)"
+)]
 async fn a_dead_replicas_run_is_interrupted_by_another_and_continued_there() {
-    if skip() {
-        return;
-    }
     // Replica B (in-process) with a short lease sweep; replica A is the real
     // binary, killed mid-run.
     let b = TestServer::spawn_with(TestOptions {
@@ -167,10 +159,11 @@ async fn a_dead_replicas_run_is_interrupted_by_another_and_continued_there() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    moai_no_postgres,
+    ignore = "MOAI_TEST_POSTGRES_URL was not set when the tests were compiled (.ci/run sets it)"
+)]
 async fn a_stop_on_another_replica_stops_the_run_where_it_runs() {
-    if skip() {
-        return;
-    }
     let short_lease = || Limits {
         run_lease_secs: 1,
         ..Limits::default()
@@ -226,11 +219,12 @@ async fn a_stop_on_another_replica_stops_the_run_where_it_runs() {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    moai_no_postgres,
+    ignore = "MOAI_TEST_POSTGRES_URL was not set when the tests were compiled (.ci/run sets it)"
+)]
 async fn discussions_still_store_everything_after_postgres_drops_every_connection() {
     use sqlx::Connection as _;
-    if skip() {
-        return;
-    }
     let ts = TestServer::spawn_on(Backend::Postgres).await;
     let p = project(&ts, "reconnects", &["a/one", "b/two"]).await;
     let first = crate::support::open(&ts, &p.id, "before").await;

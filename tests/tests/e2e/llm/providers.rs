@@ -95,8 +95,11 @@ async fn concurrency_limit_holds_the_second_stream_until_the_first_ends() {
     let llm = client(settings);
 
     let (slow, fast) = tokio::join!(run(&llm, ask("slow", "a")), async {
-        // Make sure "slow" asks first.
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        // "fast" asks once "slow" holds the slot: its request reached the fake.
+        assert!(
+            fake.wait_requests("slow", 1, Duration::from_secs(10)).await,
+            "the first request never arrived"
+        );
         run(&llm, ask("fast", "b")).await
     });
 
