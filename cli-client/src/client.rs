@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use moai_proto::tls::{ClientTls, ClientTlsError, tls_failure};
 use moai_proto::v1::discussion_service_client::DiscussionServiceClient;
 use moai_proto::v1::model_service_client::ModelServiceClient;
 use moai_proto::v1::project_service_client::ProjectServiceClient;
@@ -11,7 +12,7 @@ use tonic::Status;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 use crate::config::ApiKey;
 use crate::errors::{CallContext, CliError, from_status};
@@ -60,26 +61,35 @@ pub struct Client {
 /// that is not running is the first thing to say.
 ///
 /// # Errors
-/// [`CliError::Unreachable`] when no connection can be made, and
-/// [`CliError::Usage`] for an address tonic cannot use.
+/// [`CliError::Unreachable`] when no connection can be made,
+/// [`CliError::Tls`] when the TLS handshake fails, and
+/// [`CliError::Usage`] for an address or TLS files that cannot be used.
 #[tracing::instrument]
 pub async fn connect(server: &str) -> Result<Channel, CliError> {
     let unreachable = |reason: String| CliError::Unreachable {
         server: server.to_string(),
         reason,
     };
-    let endpoint = Endpoint::from_shared(server.to_string())
-        .map_err(|e| {
-            CliError::Usage(format!(
+    let endpoint = ClientTls::from_env()
+        .endpoint(server)
+        .map_err(|e| match e {
+            ClientTlsError::Transport(e) => CliError::Usage(format!(
                 "{server} is not a valid server address ({})",
                 root_cause(&e)
-            ))
+            )),
+            e => CliError::Usage(e.to_string()),
         })?
         .connect_timeout(CONNECT_TIMEOUT)
         .tcp_nodelay(true);
     match tokio::time::timeout(CONNECT_TIMEOUT, endpoint.connect()).await {
         Ok(Ok(channel)) => Ok(channel),
-        Ok(Err(e)) => Err(unreachable(root_cause(&e))),
+        Ok(Err(e)) => Err(match tls_failure(&e) {
+            Some(failure) => CliError::Tls {
+                server: server.to_string(),
+                failure,
+            },
+            None => unreachable(root_cause(&e)),
+        }),
         Err(_) => Err(unreachable("timed out".into())),
     }
 }

@@ -118,7 +118,8 @@ pub fn no_key_file(path: &std::path::Path) -> CliError {
     CliError::NoKey { why }
 }
 
-/// Checks and normalizes the server address (a bare `host:port` gets `http://`).
+/// Checks and normalizes the server address (a bare `host:port` gets
+/// `http://`; `https://` connects over TLS).
 ///
 /// # Errors
 /// [`CliError::Usage`] for an address that is not a URL this client can use.
@@ -135,17 +136,15 @@ pub fn server_url(raw: &str) -> Result<String, CliError> {
         format!("http://{raw}")
     };
     let url = url.trim_end_matches('/').to_string();
-    if url.starts_with("https://") {
+    let Some(scheme) = ["http://", "https://"]
+        .into_iter()
+        .find(|scheme| url.starts_with(scheme))
+    else {
         return Err(CliError::Usage(format!(
-            "{url}: this build of moai speaks plain http only; put a TLS-terminating proxy in front or use http://"
+            "{url}: the server address must start with http:// or https://"
         )));
-    }
-    if !url.starts_with("http://") {
-        return Err(CliError::Usage(format!(
-            "{url}: the server address must start with http://"
-        )));
-    }
-    if url.len() > "http://".len() && http_uri_is_valid(&url) {
+    };
+    if url.len() > scheme.len() && http_uri_is_valid(&url) {
         Ok(url)
     } else {
         Err(CliError::Usage(format!(
@@ -173,7 +172,11 @@ mod tests {
             server_url("http://10.0.0.1:1/").expect("ok"),
             "http://10.0.0.1:1"
         );
-        assert!(server_url("https://x").is_err());
+        assert_eq!(
+            server_url("https://moai.example.org/").expect("ok"),
+            "https://moai.example.org"
+        );
+        assert!(server_url("https://").is_err());
         assert!(server_url("ftp://x").is_err());
         assert!(server_url("").is_err());
         assert!(server_url("http://").is_err());

@@ -8,7 +8,7 @@ EXIT CODES:
     0  success (also a round in which only some models failed; they are named)
     1  unexpected error (server-side failure, I/O, bad server response)
     2  usage error: bad arguments, or no current project/discussion
-    3  server unreachable, or the connection broke mid-run (check --server / MOAI_SERVER)
+    3  server unreachable, a failed TLS handshake, or the connection broke mid-run (check --server / MOAI_SERVER)
     4  not authenticated: missing or rejected API key
     5  not found: no such project, discussion or model
     6  invalid input rejected by the server (empty or too long text, unknown model)
@@ -67,6 +67,15 @@ pub enum CliError {
         server: String,
         /// Why, in a few words.
         reason: String,
+    },
+
+    /// The server was reached but the TLS handshake failed.
+    #[error("cannot reach the moai server at {server} over TLS: {failure}")]
+    Tls {
+        /// The address tried.
+        server: String,
+        /// What went wrong and what to do.
+        failure: moai_proto::tls::TlsFailure,
     },
 
     /// The event stream broke after the run had started; the run goes on.
@@ -159,7 +168,9 @@ impl CliError {
     pub fn exit_code(&self) -> ExitCode {
         match self {
             CliError::Usage(_) => ExitCode::Usage,
-            CliError::Unreachable { .. } | CliError::StreamLost { .. } => ExitCode::Unreachable,
+            CliError::Unreachable { .. } | CliError::Tls { .. } | CliError::StreamLost { .. } => {
+                ExitCode::Unreachable
+            }
             CliError::NoKey { .. } | CliError::Unauthenticated { .. } => ExitCode::Unauthenticated,
             CliError::NotFound(_) => ExitCode::NotFound,
             CliError::InvalidInput(_) => ExitCode::InvalidInput,
@@ -196,7 +207,36 @@ pub struct CallContext<'a> {
 
 /// Maps a gRPC status to the CLI error of its class.
 pub fn from_status(status: &Status, call: &CallContext<'_>) -> CliError {
+    // With TLS 1.3 a server's refusal of the client certificate arrives after
+    // the client's side of the handshake, so with the first call.
+    if let Some(failure) = moai_proto::tls::tls_failure(status) {
+        return CliError::Tls {
+            server: call.server.to_string(),
+            failure,
+        };
+    }
     let message = one_line(status.message());
+    // A status with a source was made by this client's transport, not sent
+    // by the server: the connection failed. A plaintext client talking to a
+    // TLS port sees exactly that (the server hangs up on its HTTP/2 preface).
+    // A call cancelled under the client means the same: under load, a TLS 1.3
+    // server's refusal of the client certificate can arrive as just that.
+    let transport = std::error::Error::source(status).is_some();
+    if (transport && matches!(status.code(), Code::Internal | Code::Unknown))
+        || status.code() == Code::Cancelled
+    {
+        let hint = if call.server.starts_with("http://") {
+            "; if the server uses TLS, use https://"
+        } else if std::env::var_os("MOAI_TLS_CLIENT_CERT").is_none() {
+            "; if the server requires a client certificate, set MOAI_TLS_CLIENT_CERT and MOAI_TLS_CLIENT_KEY"
+        } else {
+            ""
+        };
+        return CliError::Unreachable {
+            server: call.server.to_string(),
+            reason: format!("{message}{hint}"),
+        };
+    }
     match status.code() {
         Code::Unauthenticated | Code::PermissionDenied => CliError::Unauthenticated {
             source_name: call.key_source.to_string(),

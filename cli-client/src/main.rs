@@ -22,6 +22,7 @@ fn main() -> std::process::ExitCode {
         }
     };
     init_logging();
+    moai_proto::tls::install_crypto_provider();
     let result = runtime().map(|rt| rt.block_on(moai_cli::run(cli)));
     let code = match result {
         Ok(Ok(code)) => code,

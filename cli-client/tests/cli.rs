@@ -20,6 +20,8 @@ mod mcp;
 mod support;
 #[path = "cli/terminal.rs"]
 mod terminal;
+#[path = "cli/tls.rs"]
+mod tls;
 
 use support::{Moai, headers, server_with_project};
 

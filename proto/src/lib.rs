@@ -20,6 +20,7 @@ pub const SERVICE_NAMES: [&str; 4] = [
 ];
 
 pub mod json;
+pub mod tls;
 
 /// A response message of a streaming RPC, each of which wraps one
 /// discussion event: lets a client follow any of them the same way.

@@ -11,6 +11,7 @@ use serde::Deserialize;
 
 use crate::budget::{BudgetConfigError, BudgetSettings};
 use crate::llm::LlmSettings;
+use crate::tls::TlsSettings;
 
 /// Everything the server reads at start-up.
 #[derive(Clone, Debug, Deserialize)]
@@ -41,6 +42,14 @@ pub struct Settings {
     /// Browser origins (such as `https://app.example.com`) allowed to call
     /// the gRPC port over gRPC-Web; empty (the default) allows no cross-origin call.
     pub grpc_web_origins: Vec<String>,
+    /// TLS for the listeners (off unless a certificate is configured).
+    pub tls: TlsSettings,
+    /// Redis for live events and stops across replicas (`redis://` or `rediss://`).
+    pub redis_url: Option<SecretString>,
+    /// Prefix of the relay's Redis keys and channels.
+    pub redis_key_prefix: String,
+    /// PEM CA bundle a `rediss://` server is verified with, instead of the system roots.
+    pub redis_ca_cert: Option<PathBuf>,
 }
 
 /// Default address of the HTTP listener.
@@ -153,6 +162,10 @@ impl Default for Settings {
             admin_principals: Vec::new(),
             http_listen: Some(DEFAULT_HTTP_LISTEN),
             grpc_web_origins: Vec::new(),
+            tls: TlsSettings::default(),
+            redis_url: None,
+            redis_key_prefix: "moai:".into(),
+            redis_ca_cert: None,
         }
     }
 }
@@ -233,6 +246,46 @@ impl Settings {
         }
         if let Some(url) = var("DATABASE_URL") {
             self.database_url = Some(url);
+        }
+        for (name, file) in [
+            ("MOAI_TLS_CERT", &mut self.tls.cert),
+            ("MOAI_TLS_KEY", &mut self.tls.key),
+            ("MOAI_TLS_CLIENT_CA", &mut self.tls.client_ca),
+        ] {
+            if let Some(path) = var(name) {
+                *file = Some(PathBuf::from(path));
+            }
+        }
+        if self.tls.cert.is_some() != self.tls.key.is_some() {
+            return Err(ConfigError::Env {
+                name: "MOAI_TLS_CERT",
+                reason: "TLS needs both MOAI_TLS_CERT and MOAI_TLS_KEY ([tls] cert and key)".into(),
+            });
+        }
+        if self.tls.client_ca.is_some() && !self.tls.enabled() {
+            return Err(ConfigError::Env {
+                name: "MOAI_TLS_CLIENT_CA",
+                reason: "client certificates need TLS: set MOAI_TLS_CERT and MOAI_TLS_KEY too"
+                    .into(),
+            });
+        }
+        if let Some(url) = var("MOAI_REDIS_URL") {
+            self.redis_url = Some(SecretString::from(url));
+        }
+        if let Some(prefix) = var("MOAI_REDIS_KEY_PREFIX") {
+            self.redis_key_prefix = prefix;
+        }
+        if let Some(path) = var("MOAI_REDIS_CA_CERT") {
+            self.redis_ca_cert = Some(PathBuf::from(path));
+        }
+        if let Some(url) = &self.redis_url {
+            let url = url.expose_secret();
+            if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+                return Err(ConfigError::Env {
+                    name: "MOAI_REDIS_URL",
+                    reason: "expected a redis:// or rediss:// (TLS) URL".into(),
+                });
+            }
         }
         if let Some(keys) = var("MOAI_API_KEYS") {
             self.api_keys = parse_key_list("MOAI_API_KEYS", &keys)?;
@@ -383,6 +436,58 @@ mod tests {
             .with_env(env(&[("MOAI_HTTP_LISTEN", "nowhere")]))
             .expect_err("not an address");
         assert!(err.to_string().contains("MOAI_HTTP_LISTEN"));
+    }
+
+    #[test]
+    fn tls_files_come_from_the_environment_and_need_both_halves() {
+        let s = Settings::default()
+            .with_env(env(&[
+                ("MOAI_TLS_CERT", "/etc/moai/cert.pem"),
+                ("MOAI_TLS_KEY", "/etc/moai/key.pem"),
+                ("MOAI_TLS_CLIENT_CA", "/etc/moai/team-ca.pem"),
+            ]))
+            .expect("valid");
+        assert_eq!(s.tls.cert.as_deref(), Some(Path::new("/etc/moai/cert.pem")));
+        assert_eq!(s.tls.key.as_deref(), Some(Path::new("/etc/moai/key.pem")));
+        assert_eq!(
+            s.tls.client_ca.as_deref(),
+            Some(Path::new("/etc/moai/team-ca.pem"))
+        );
+        let err = Settings::default()
+            .with_env(env(&[("MOAI_TLS_CERT", "/etc/moai/cert.pem")]))
+            .expect_err("no key");
+        assert!(err.to_string().contains("MOAI_TLS_KEY"), "{err}");
+        let err = Settings::default()
+            .with_env(env(&[("MOAI_TLS_CLIENT_CA", "/etc/moai/team-ca.pem")]))
+            .expect_err("no server certificate");
+        assert!(err.to_string().contains("MOAI_TLS_CERT"), "{err}");
+    }
+
+    #[test]
+    fn the_redis_url_comes_from_the_file_or_the_environment() {
+        let file: Settings =
+            toml::from_str("redis_url = \"redis://127.0.0.1:6379\"\n").expect("parses");
+        let s = file.with_env(env(&[])).expect("valid");
+        assert_eq!(
+            s.redis_url.as_ref().map(|u| u.expose_secret().to_owned()),
+            Some("redis://127.0.0.1:6379".to_owned())
+        );
+        assert_eq!(s.redis_key_prefix, "moai:");
+        let s = Settings::default()
+            .with_env(env(&[
+                ("MOAI_REDIS_URL", "rediss://redis.internal:6380"),
+                ("MOAI_REDIS_CA_CERT", "/etc/moai/redis-ca.pem"),
+            ]))
+            .expect("valid");
+        assert!(s.redis_url.is_some());
+        assert_eq!(
+            s.redis_ca_cert.as_deref(),
+            Some(Path::new("/etc/moai/redis-ca.pem"))
+        );
+        let err = Settings::default()
+            .with_env(env(&[("MOAI_REDIS_URL", "http://127.0.0.1:6379")]))
+            .expect_err("not redis");
+        assert!(err.to_string().contains("MOAI_REDIS_URL"));
     }
 
     #[test]

@@ -11,9 +11,11 @@ pub mod engine;
 pub mod http;
 pub mod llm;
 pub mod metrics;
+pub mod relay;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+pub mod tls;
 pub mod wire;
 
 pub use config::Settings;

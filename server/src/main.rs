@@ -23,6 +23,7 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    moai_proto::tls::install_crypto_provider();
     moai_server::telemetry::init("info");
     let settings =
         moai_server::Settings::load(args.config.as_deref()).context("loading configuration")?;

@@ -21,6 +21,7 @@ use crate::config::Settings;
 use crate::engine::Engine;
 use crate::llm::LlmClient;
 use crate::store::{Backend, Store};
+use crate::tls::{ServerTls, TlsError};
 
 /// Why the server could not start or serve.
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +47,10 @@ pub enum StartupError {
     Transport(#[from] tonic::transport::Error),
     #[error("HTTP listener: {0}")]
     Http(std::io::Error),
+    #[error("TLS")]
+    Tls(#[from] TlsError),
+    #[error(transparent)]
+    Relay(#[from] crate::relay::RelayError),
 }
 
 /// A bound, ready server.
@@ -55,6 +60,7 @@ pub struct Application {
     engine: Engine,
     store: Store,
     keys: Arc<KeyRing>,
+    tls: Option<Arc<ServerTls>>,
     settings: Settings,
     /// The HTTP listener, unless `http_listen` is `off`.
     http: Option<(TcpListener, SocketAddr)>,
@@ -69,16 +75,24 @@ impl Application {
             None => Store::default_sqlite_url(&settings.data_dir)?,
         };
         settings.budgets.validate(settings.gateway_keys.keys())?;
+        moai_proto::tls::install_crypto_provider();
+        let tls = if settings.tls.enabled() {
+            Some(Arc::new(ServerTls::load(&settings.tls)?))
+        } else {
+            None
+        };
         let store = Store::connect(&url).await?;
         let keys = Arc::new(KeyRing::from_settings(&settings)?);
         let llm = LlmClient::new(settings.llm.clone())?;
+        let scale = scale_out(&settings, &store, &url).await?;
         let budget = Budget::new(
             settings.budgets.clone(),
             settings.admin_principals.clone(),
             store.clone(),
             llm.clone(),
         );
-        let engine = Engine::new(store.clone(), llm, settings.limits.clone(), budget);
+        let engine =
+            Engine::with_scale_out(store.clone(), llm, settings.limits.clone(), scale, budget);
         let recovered = engine
             .recover(store.backend() == Backend::Sqlite)
             .await
@@ -97,6 +111,9 @@ impl Application {
             addr: settings.listen,
             source,
         })?;
+        if let Some(warning) = crate::tls::plaintext_warning(addr, tls.is_some()) {
+            tracing::warn!("{warning}");
+        }
         let http = match settings.http_listen {
             Some(http_addr) => {
                 let bind_err = |source| StartupError::Bind {
@@ -109,12 +126,18 @@ impl Application {
             }
             None => None,
         };
+        if let Some((_, http_addr)) = &http
+            && let Some(warning) = crate::tls::plaintext_warning(*http_addr, tls.is_some())
+        {
+            tracing::warn!("{warning}");
+        }
         Ok(Self {
             listener,
             addr,
             engine,
             store,
             keys,
+            tls,
             settings,
             http,
         })
@@ -142,6 +165,7 @@ impl Application {
             engine,
             store,
             keys,
+            tls,
             settings,
             http,
         } = self;
@@ -181,6 +205,7 @@ impl Application {
             settings.limits.run_lease(),
             stop.clone(),
         ));
+        let stop_listeners = engine.stops().listen(engine.stop_target(), stop.clone());
         let grace = settings.limits.shutdown_grace();
         let draining = {
             let stop = stop.clone();
@@ -204,6 +229,9 @@ impl Application {
             })
         };
 
+        if let Some(tls) = &tls {
+            tokio::spawn(crate::tls::reload_on_sighup(tls.clone(), stop.clone()));
+        }
         let http_server = http.map(|(listener, http_addr)| {
             let state = crate::http::HttpState {
                 engine: engine.clone(),
@@ -211,15 +239,16 @@ impl Application {
                 metrics,
             };
             let router = crate::http::router(state, &stop);
-            tracing::info!(%http_addr, "moai HTTP listener (OpenAI-compatible API, MCP, metrics)");
+            tracing::info!(%http_addr, tls = tls.is_some(), "moai HTTP listener (OpenAI-compatible API, MCP, metrics)");
             tokio::spawn(crate::http::serve(
                 listener,
+                tls.clone(),
                 router,
-                stop.clone().cancelled_owned(),
+                stop.clone(),
             ))
         });
-        tracing::info!(%addr, "moai server listening");
-        let server = Server::builder()
+        tracing::info!(%addr, tls = tls.is_some(), "moai server listening");
+        let router = Server::builder()
             // gRPC-Web (HTTP/1.1 too), for browsers; CORS allows only the listed origins.
             .accept_http1(true)
             .layer(
@@ -235,12 +264,23 @@ impl Application {
             .add_service(InterceptedService::new(projects, auth.clone()))
             .add_service(InterceptedService::new(discussions, auth.clone()))
             .add_service(InterceptedService::new(models, auth.clone()))
-            .add_service(InterceptedService::new(usage, auth))
-            .serve_with_incoming_shutdown(
-                TcpIncoming::from(listener).with_nodelay(Some(true)),
-                stop.clone().cancelled_owned(),
-            );
-        let served = server.await;
+            .add_service(InterceptedService::new(usage, auth));
+        let served = match tls {
+            Some(tls) => {
+                let incoming = crate::tls::accept_tls(listener, tls, stop.clone());
+                router
+                    .serve_with_incoming_shutdown(incoming, stop.clone().cancelled_owned())
+                    .await
+            }
+            None => {
+                router
+                    .serve_with_incoming_shutdown(
+                        TcpIncoming::from(listener).with_nodelay(Some(true)),
+                        stop.clone().cancelled_owned(),
+                    )
+                    .await
+            }
+        };
         stop.cancel();
         let http_served = match http_server {
             Some(task) => task.await.unwrap_or(Ok(())),
@@ -248,11 +288,56 @@ impl Application {
         };
         let _ = draining.await;
         sweeper.abort();
+        for listener in stop_listeners {
+            listener.abort();
+        }
+        if let Some(relay) = engine.relay() {
+            relay.close();
+        }
         store.close().await;
         tracing::info!("moai server stopped");
         served.map_err(StartupError::from)?;
         http_served.map_err(StartupError::Http)
     }
+}
+
+/// Redis (when configured) and the way stops travel between replicas:
+/// through Redis, else PostgreSQL's NOTIFY, else nowhere (one node).
+async fn scale_out(
+    settings: &Settings,
+    store: &Store,
+    database_url: &str,
+) -> Result<crate::engine::ScaleOut, StartupError> {
+    use crate::relay::stop::StopChannel;
+    use crate::relay::{Relay, RelaySettings};
+    let relay = match &settings.redis_url {
+        Some(url) => {
+            let relay = Relay::new(&RelaySettings {
+                url: url.clone(),
+                key_prefix: settings.redis_key_prefix.clone(),
+                ca_cert: settings.redis_ca_cert.clone(),
+                readers: 4,
+            })?;
+            match relay.ping().await {
+                Ok(()) => tracing::info!("relaying live events and stops through Redis"),
+                Err(e) => tracing::warn!(
+                    error = %e,
+                    "Redis does not answer yet; until it does, watchers on other replicas read the store"
+                ),
+            }
+            Some(relay)
+        }
+        None => None,
+    };
+    let stops = match (&relay, store.backend()) {
+        (Some(relay), _) => StopChannel::Redis(relay.clone()),
+        (None, Backend::Postgres) => StopChannel::Postgres {
+            store: store.clone(),
+            url: database_url.to_owned(),
+        },
+        (None, Backend::Sqlite) => StopChannel::Local,
+    };
+    Ok(crate::engine::ScaleOut { relay, stops })
 }
 
 /// On a shared database, periodically interrupts runs whose replica died.

@@ -5,6 +5,7 @@
 use std::{pin::Pin, time::Duration};
 
 use futures::{Stream, StreamExt};
+use moai_proto::tls::{ClientTls, ClientTlsError};
 use moai_proto::v1::{
     CreateProjectRequest, DeleteProjectRequest, Discussion, DiscussionEvent,
     ExportDiscussionRequest, ExportDiscussionResponse, ExportFormat, GetDiscussionRequest,
@@ -20,7 +21,7 @@ use tonic::{
     Request, Status,
     metadata::AsciiMetadataValue,
     service::{Interceptor, interceptor::InterceptedService},
-    transport::{Channel, Endpoint},
+    transport::Channel,
 };
 
 use crate::{actor::Actor, error::ConfigError};
@@ -51,10 +52,19 @@ impl Moai {
     /// after a failure, so the bot starts even while the server is down.
     ///
     /// # Errors
-    /// A server address that is not a URI, or a key that cannot be a header.
-    pub fn connect_lazy(server: &str, key: &SecretString) -> Result<Self, ConfigError> {
-        let endpoint = Endpoint::from_shared(server.to_owned())
-            .map_err(|e| ConfigError::BadServer(e.to_string()))?
+    /// A server address that is not a URI, TLS files that cannot be read, or
+    /// a key that cannot be a header.
+    pub fn connect_lazy(
+        server: &str,
+        key: &SecretString,
+        tls: &ClientTls,
+    ) -> Result<Self, ConfigError> {
+        let endpoint = tls
+            .endpoint(server)
+            .map_err(|e| match e {
+                ClientTlsError::Transport(e) => ConfigError::BadServer(e.to_string()),
+                e => ConfigError::Tls(e.to_string()),
+            })?
             .connect_timeout(Duration::from_secs(5))
             .tcp_keepalive(Some(Duration::from_secs(30)))
             .http2_keep_alive_interval(Duration::from_secs(30))

@@ -2,6 +2,7 @@
 
 use std::{collections::HashSet, path::PathBuf, time::Duration};
 
+use moai_proto::tls::ClientTls;
 use secrecy::SecretString;
 use teloxide::types::{ChatId, UserId};
 
@@ -25,6 +26,9 @@ pub struct Config {
     pub api_url: Option<url::Url>,
     /// Address of the moai server (`MOAI_SERVER`).
     pub server: String,
+    /// CA bundle and client certificate for an `https://` server
+    /// (`MOAI_CA_CERT`, `MOAI_TLS_CLIENT_CERT`, `MOAI_TLS_CLIENT_KEY`).
+    pub tls: ClientTls,
     /// The gateway key the bot acts for its users with (`MOAI_API_KEY`).
     pub api_key: SecretString,
     /// Who may use the bot anywhere (`MOAI_TELEGRAM_ALLOWED_USERS`).
@@ -56,6 +60,7 @@ impl Config {
             token,
             api_url: None,
             server: DEFAULT_SERVER.to_owned(),
+            tls: ClientTls::default(),
             api_key,
             allowlist: Allowlist::default(),
             allowed_chats: ChatAllowlist::default(),

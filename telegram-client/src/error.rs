@@ -14,6 +14,9 @@ pub enum ConfigError {
     /// The server address cannot be parsed.
     #[error("MOAI_SERVER: {0}")]
     BadServer(String),
+    /// A TLS file (`MOAI_CA_CERT`, `MOAI_TLS_CLIENT_CERT`/`_KEY`) cannot be used.
+    #[error("{0}")]
+    Tls(String),
     /// The API key cannot be sent in a header.
     #[error("MOAI_API_KEY contains characters that cannot be sent in a header")]
     BadApiKey,
@@ -70,6 +73,11 @@ pub fn friendly(status: &Status) -> String {
             detail.clone()
         }
     };
+    if let Some(failure) = moai_proto::tls::tls_failure(status) {
+        // The user cannot fix it; the operator reads the log.
+        tracing::warn!(%failure, "TLS connection to the moai server failed");
+        return "The moai server can't be reached securely (a TLS problem). Please tell the bot's operator.".to_owned();
+    }
     match status.code() {
         Code::NotFound => format!(
             "Not found: {}. /projects lists yours.",

@@ -71,7 +71,7 @@ pub async fn run(
     }
     let store = FileStorage::open(&config.state_path).await?;
     tracing::info!(path = %store.path().display(), "per-chat state loaded");
-    let moai = Moai::connect_lazy(&config.server, &config.api_key)?;
+    let moai = Moai::connect_lazy(&config.server, &config.api_key, &config.tls)?;
 
     let mut bot = Bot::new(config.token.expose_secret());
     if let Some(url) = config.api_url.clone() {

@@ -4,6 +4,7 @@ use std::{path::PathBuf, time::Duration};
 
 use anyhow::Context;
 use clap::Parser;
+use moai_proto::tls::ClientTls;
 use moai_telegram::{
     Allowlist, ChatAllowlist, Config,
     config::{DEFAULT_GROUP_MESSAGES_PER_MINUTE, DEFAULT_SERVER},
@@ -20,9 +21,28 @@ struct Args {
     /// Bot API base URL (default: Telegram's).
     #[arg(long, env = "MOAI_TELEGRAM_API_URL")]
     api_url: Option<url::Url>,
-    /// Address of the moai server.
+    /// Address of the moai server (http:// or https://).
     #[arg(long, env = "MOAI_SERVER", default_value = DEFAULT_SERVER)]
     server: String,
+    /// PEM bundle of extra CAs to trust for an https:// server (e.g. a private CA).
+    #[arg(long, env = "MOAI_CA_CERT", value_name = "FILE")]
+    ca_cert: Option<PathBuf>,
+    /// PEM client certificate, for a server that asks for one.
+    #[arg(
+        long,
+        env = "MOAI_TLS_CLIENT_CERT",
+        value_name = "FILE",
+        requires = "tls_client_key"
+    )]
+    tls_client_cert: Option<PathBuf>,
+    /// PEM key of the client certificate.
+    #[arg(
+        long,
+        env = "MOAI_TLS_CLIENT_KEY",
+        value_name = "FILE",
+        requires = "tls_client_cert"
+    )]
+    tls_client_key: Option<PathBuf>,
     /// The gateway key the bot acts for its users with.
     #[arg(long, env = "MOAI_API_KEY", hide_env_values = true)]
     api_key: String,
@@ -60,6 +80,7 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    moai_proto::tls::install_crypto_provider();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -79,6 +100,11 @@ async fn main() -> anyhow::Result<()> {
     );
     config.api_url = args.api_url;
     config.server = args.server;
+    config.tls = ClientTls {
+        ca_cert: args.ca_cert,
+        client_cert: args.tls_client_cert,
+        client_key: args.tls_client_key,
+    };
     config.allowlist = Allowlist::parse(&args.allowed_users)?;
     config.allowed_chats = ChatAllowlist::parse(&args.allowed_chats)?;
     config.group_messages_per_minute = args.group_messages_per_minute;

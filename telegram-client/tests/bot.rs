@@ -11,3 +11,5 @@ mod lifecycle;
 mod streaming;
 #[path = "bot/support.rs"]
 mod support;
+#[path = "bot/tls.rs"]
+mod tls;

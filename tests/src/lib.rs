@@ -6,4 +6,6 @@ pub mod fake_llm;
 pub mod fake_telegram;
 pub mod mcp_client;
 pub mod process;
+pub mod redis;
 pub mod server;
+pub mod tls;

@@ -55,6 +55,10 @@ pub struct TestOptions {
     pub settings: Box<dyn FnOnce(&mut Settings) + Send>,
     /// Browser origins allowed to call over gRPC-Web (CORS).
     pub grpc_web_origins: Vec<String>,
+    /// Serve TLS with these files (see [`crate::tls`]); `url` is then `https://`.
+    pub tls: Option<moai_server::tls::TlsSettings>,
+    /// Relay live events and stops through this Redis (replicas of one test share it).
+    pub redis: Option<crate::redis::TestRedis>,
 }
 
 impl Default for TestOptions {
@@ -68,6 +72,8 @@ impl Default for TestOptions {
             database_url: None,
             settings: Box::new(|_| {}),
             grpc_web_origins: Vec::new(),
+            tls: None,
+            redis: None,
         }
     }
 }
@@ -227,13 +233,23 @@ impl TestServer {
         );
         (options.settings)(&mut settings);
         settings.grpc_web_origins = options.grpc_web_origins;
+        let scheme = if options.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        settings.tls = options.tls.unwrap_or_default();
+        if let Some(redis) = options.redis {
+            settings.redis_url = Some(SecretString::from(redis.url));
+            settings.redis_key_prefix = redis.key_prefix;
+        }
         let app = moai_server::Application::build(settings)
             .await
             .expect("the server starts");
         let addr = app.local_addr();
         let http_url = app
             .http_addr()
-            .map(|a| format!("http://{a}"))
+            .map(|a| format!("{scheme}://{a}"))
             .unwrap_or_default();
         let (stop, stopped) = oneshot::channel::<()>();
         let handle = tokio::spawn(async move {
@@ -245,7 +261,7 @@ impl TestServer {
         });
         Self {
             addr,
-            url: format!("http://{addr}"),
+            url: format!("{scheme}://{addr}"),
             http_url,
             key: ALICE_KEY.to_owned(),
             key_b: BOB_KEY.to_owned(),

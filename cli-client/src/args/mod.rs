@@ -48,7 +48,11 @@ const AFTER_HELP: &str = "\
 The current project and discussion are remembered per server in
 $MOAI_CONFIG_DIR/state.toml (default: the user's config dir, e.g. ~/.config/moai).
 Without --api-key or MOAI_API_KEY, the key the local server wrote to
-$MOAI_DATA_DIR/local.key (default ~/.local/share/moai/local.key) is used.";
+$MOAI_DATA_DIR/local.key (default ~/.local/share/moai/local.key) is used.
+An https:// server is verified against the system's CAs plus MOAI_CA_CERT (a
+PEM bundle, e.g. a team's private CA); MOAI_TLS_CLIENT_CERT and
+MOAI_TLS_CLIENT_KEY (PEM files) are the client certificate for a server that
+asks for one.";
 
 /// `moai`: roundtable discussions between AI models, from a terminal.
 #[derive(Debug, Parser)]
@@ -73,7 +77,7 @@ pub struct Cli {
 /// Flags every command accepts.
 #[derive(Debug, Clone, Args)]
 pub struct GlobalArgs {
-    /// Address of the moai server
+    /// Address of the moai server (http:// or https://)
     #[arg(
         long,
         global = true,

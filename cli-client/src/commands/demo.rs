@@ -82,6 +82,7 @@ pub async fn run(session: &mut Session, args: DemoArgs) -> Result<ExitCode, CliE
         project: None,
         json: session.global.json,
         no_color: session.global.no_color,
+        show_reasoning: session.global.show_reasoning,
     };
     let mut demo = Session::with_state_dir(global, "demo", &dir)?;
     let client = demo.client().await?;

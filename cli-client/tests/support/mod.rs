@@ -29,6 +29,8 @@ pub struct Moai {
     pub key: String,
     pub config: TempDir,
     pub data: TempDir,
+    /// More environment for every run (TLS files and the like).
+    pub env: Vec<(String, String)>,
 }
 
 impl Moai {
@@ -38,6 +40,7 @@ impl Moai {
             key: key.to_string(),
             config: tempfile::tempdir().expect("config dir"),
             data: tempfile::tempdir().expect("data dir"),
+            env: Vec::new(),
         }
     }
 
@@ -54,6 +57,7 @@ impl Moai {
             .env("MOAI_API_KEY", &self.key)
             .env("MOAI_CONFIG_DIR", self.config.path())
             .env("MOAI_DATA_DIR", self.data.path())
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

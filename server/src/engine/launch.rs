@@ -185,6 +185,7 @@ impl Engine {
             done: CancellationToken::new(),
         });
         self.lock_runs().insert(discussion.id.clone(), run.clone());
+        self.relay_run(&hub, &discussion.id, &run.token, first_seq);
         let live = hub.subscribe(first_seq - 1);
         let subscription = Subscription::new(Vec::new(), Some((live, first_seq)), first_seq - 1);
         self.inner.tracker.spawn(run::execute(

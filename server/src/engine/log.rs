@@ -130,8 +130,13 @@ impl Log {
         self.events.push(event);
         let limit = self.limit;
         let lagged = &mut self.lagged;
+        let events = &self.events;
         self.subscribers.retain(|id, place| {
-            let behind = seq.saturating_sub(place.taken.max(place.since));
+            // Events, not seqs, behind: seq jumps after a crash recovery
+            // (a followed run's INTERRUPTED event arrives that way).
+            let from = place.taken.max(place.since);
+            let unread = events.len() - events.partition_point(|e| e.seq <= from);
+            let behind = u64::try_from(unread).unwrap_or(u64::MAX);
             if behind > limit {
                 lagged.insert(*id);
             }
@@ -289,6 +294,18 @@ mod tests {
             [21],
             "the stalled one no longer pins the deltas"
         );
+    }
+
+    #[test]
+    fn a_jump_in_seq_is_not_lagging() {
+        let mut log = Log::new(16);
+        let reader = log.attach(0);
+        log.push(delta(1, "a"));
+        log.push(failed(10_000_002, "a"));
+        let mut got = Vec::new();
+        log.take(reader, 0, &mut got)
+            .expect("two events behind is not lagging");
+        assert_eq!(seqs(&got), [1, 10_000_002]);
     }
 
     #[test]

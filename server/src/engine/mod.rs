@@ -8,7 +8,9 @@
 //! run), `run` (a run's rounds and final status), `speaker` (one model
 //! answering), `lease` (keeping a run's claim in the store fresh), `hub` (a
 //! run's event producer), `log` and `subscription` (what subscribers read),
-//! `remote_watch` (following a run another replica owns, from the store).
+//! `remote_watch` (following a run another replica owns, from the store),
+//! `replicas` (runs across replicas: publishing to Redis, following another
+//! replica's run through it, stops sent to the owner).
 
 mod error;
 pub mod export;
@@ -21,6 +23,7 @@ mod next_round;
 mod open_discussion;
 pub mod prompt;
 mod remote_watch;
+mod replicas;
 mod run;
 mod speaker;
 mod start_discussion;
@@ -36,6 +39,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 pub use error::EngineError;
+pub use replicas::ScaleOut;
 pub use run::Plan;
 pub use start_discussion::StartTarget;
 pub use subscription::{Subscription, SubscriptionError};
@@ -99,6 +103,10 @@ pub(crate) struct Inner {
     /// Cancelled when shutdown begins: from then on no run starts, and
     /// streams that follow other replicas end.
     closing: CancellationToken,
+    /// Redis and the stop channel, for runs across replicas.
+    scale: ScaleOut,
+    /// Runs of other replicas followed here for local watchers.
+    remotes: replicas::Remotes,
 }
 
 /// How far seq jumps after a crash, past deltas that were never stored.
@@ -151,6 +159,17 @@ pub struct Engine {
 impl Engine {
     /// An engine over `store` calling models through `llm`.
     pub fn new(store: Store, llm: LlmClient, limits: Limits, budget: Budget) -> Self {
+        Self::with_scale_out(store, llm, limits, ScaleOut::default(), budget)
+    }
+
+    /// An engine that works with other replicas through `scale`.
+    pub fn with_scale_out(
+        store: Store,
+        llm: LlmClient,
+        limits: Limits,
+        scale: ScaleOut,
+        budget: Budget,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 store,
@@ -160,6 +179,8 @@ impl Engine {
                 runs: Mutex::new(HashMap::new()),
                 tracker: TaskTracker::new(),
                 closing: CancellationToken::new(),
+                scale,
+                remotes: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -285,6 +306,7 @@ impl Engine {
             .await?;
         for id in &ids {
             tracing::warn!(discussion = %id, "run interrupted by a server that went away");
+            self.relay_interrupted(id).await;
         }
         Ok(ids.len())
     }

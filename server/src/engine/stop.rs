@@ -6,8 +6,8 @@ use crate::domain::DiscussionStatus;
 
 impl Engine {
     /// Cancels the running round (if this process runs it) and marks the
-    /// discussion STOPPED; a run on another replica sees it at its next
-    /// lease renewal and ends.
+    /// discussion STOPPED; a run on another replica is told at once (Redis
+    /// or NOTIFY), and would see it at its next lease renewal anyway.
     #[tracing::instrument(skip(self), fields(principal = %owner))]
     pub async fn stop(
         &self,
@@ -28,7 +28,15 @@ impl Engine {
                     self.inner.store.mark_stopped(&now.id).await?;
                 }
             }
-            None => self.inner.store.mark_stopped(&discussion.id).await?,
+            None => {
+                // Another replica may run it: the store says STOPPED (which
+                // its lease heartbeat would find), and the stop tells it now.
+                let last_seq = self.inner.store.last_seq(&discussion.id).await?;
+                self.inner.store.mark_stopped(&discussion.id).await?;
+                if discussion.status == DiscussionStatus::Running {
+                    self.stop_remote(&discussion.id, last_seq).await;
+                }
+            }
         }
         self.get(owner, discussion_id).await
     }

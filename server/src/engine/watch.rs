@@ -9,7 +9,8 @@ use crate::domain::DiscussionStatus;
 
 impl Engine {
     /// Events after `after_seq`: stored ones, then the current run's live
-    /// (polled from the store when another replica runs it).
+    /// (relayed through Redis when another replica runs it, or polled from
+    /// the store without Redis).
     #[tracing::instrument(skip(self), fields(principal = %owner))]
     pub async fn watch(
         &self,
@@ -20,6 +21,9 @@ impl Engine {
         let discussion = self.discussion(owner, discussion_id).await?;
         let Some(run) = self.active(&discussion.id) else {
             if discussion.status == DiscussionStatus::Running {
+                if let Some(events) = self.watch_remote(&discussion.id, after_seq).await? {
+                    return Ok(events);
+                }
                 return Ok(remote_watch::follow(
                     self.inner.closing.clone(),
                     self.inner.store.clone(),
@@ -43,7 +47,7 @@ impl Engine {
         )))
     }
 
-    async fn stored_events(
+    pub(super) async fn stored_events(
         &self,
         discussion_id: &str,
         after_seq: u64,

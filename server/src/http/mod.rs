@@ -11,7 +11,6 @@ mod mcp;
 mod metrics;
 mod openai;
 
-use std::future::Future;
 use std::sync::Arc;
 
 use axum::Router;
@@ -59,16 +58,26 @@ pub fn router(state: HttpState, stop: &CancellationToken) -> Router {
         .with_state(state)
 }
 
-/// Serves `router` on `listener` until `shutdown` completes, then lets
-/// requests in flight finish.
-///
-/// TLS: when the listener should speak TLS, wrap the accepted streams here.
+/// Serves `router` on `listener` (over TLS when `tls` is given, with the same
+/// reloadable certificate as the gRPC port) until `stop`, then lets requests
+/// in flight finish.
 pub async fn serve(
     listener: TcpListener,
+    tls: Option<Arc<crate::tls::ServerTls>>,
     router: Router,
-    shutdown: impl Future<Output = ()> + Send + 'static,
+    stop: CancellationToken,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
+    let shutdown = stop.clone().cancelled_owned();
+    match tls {
+        Some(tls) => {
+            axum::serve(crate::tls::accept_tls(listener, tls, stop), router)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        None => {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+    }
 }

@@ -17,6 +17,7 @@ mod migrations;
 mod projects;
 mod records;
 mod rows;
+mod runs;
 mod spend;
 mod statements;
 mod writer;
@@ -32,6 +33,7 @@ pub use records::{
     DiscussionRecord, MessageRecord, NewProject, PageCursor, ProjectRecord, RecoveryEvent,
     RoundRecord, StoredEvent, UsageTotals,
 };
+pub use runs::{RunHolder, STOP_CHANNEL};
 pub use spend::{ModelSpend, NewReservation, Reserved, SpendLimit};
 
 /// Which database the store talks to.

@@ -9,6 +9,8 @@ mod platform;
 mod projects;
 mod reliability;
 mod replicas;
+mod scaleout;
 mod store;
 mod support;
+mod tls;
 mod turns;
