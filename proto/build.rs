@@ -10,6 +10,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "moai/v1/project.proto",
         "moai/v1/discussion.proto",
         "moai/v1/model.proto",
+        "moai/v1/usage.proto",
     ];
     for f in files {
         println!("cargo:rerun-if-changed={f}");

@@ -7,6 +7,7 @@ use moai_proto::tls::{ClientTls, ClientTlsError, tls_failure};
 use moai_proto::v1::discussion_service_client::DiscussionServiceClient;
 use moai_proto::v1::model_service_client::ModelServiceClient;
 use moai_proto::v1::project_service_client::ProjectServiceClient;
+use moai_proto::v1::usage_service_client::UsageServiceClient;
 use tonic::Status;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::Interceptor;
@@ -52,6 +53,8 @@ pub struct Client {
     pub discussions: DiscussionServiceClient<Svc>,
     /// `moai.v1.ModelService`.
     pub models: ModelServiceClient<Svc>,
+    /// `moai.v1.UsageService`.
+    pub usage: UsageServiceClient<Svc>,
 }
 
 /// Opens the connection to `server`, before any key is looked at: a server
@@ -117,7 +120,8 @@ impl Client {
             command,
             projects: ProjectServiceClient::with_interceptor(channel.clone(), auth.clone()),
             discussions: DiscussionServiceClient::with_interceptor(channel.clone(), auth.clone()),
-            models: ModelServiceClient::with_interceptor(channel, auth),
+            models: ModelServiceClient::with_interceptor(channel.clone(), auth.clone()),
+            usage: UsageServiceClient::with_interceptor(channel, auth),
         })
     }
 

@@ -90,6 +90,7 @@ pub async fn follow_from<T: EventResponse>(
             }
         }
     }
+    progress.left_today = left_today(session).await;
     renderer.finish(&progress).map_err(write)?;
     tracing::debug!(discussion = %progress.discussion_id, last_seq = progress.last_seq, "the run is idle");
     outcome(&progress)
@@ -134,6 +135,25 @@ impl<T: EventResponse> Events<T> {
 
 /// The server let this client go for reading too slowly (a busy terminal, a
 /// paused pipe); the run goes on, so the CLI picks up where it was.
+/// What is left of the caller's daily budget, for the footer; `None` when
+/// unlimited or when the server cannot say (the footer just leaves it out).
+async fn left_today(session: &mut Session) -> Option<f64> {
+    let client = session.client().await.ok()?;
+    let usage = client
+        .usage
+        .clone()
+        .get_usage(moai_proto::v1::GetUsageRequest::default())
+        .await
+        .ok()?
+        .into_inner()
+        .usages
+        .into_iter()
+        .next()?;
+    usage
+        .daily_budget_usd
+        .map(|limit| (limit - usage.spent_today_usd).max(0.0))
+}
+
 fn fell_behind(status: &Status, progress: &Progress) -> bool {
     status.code() == Code::ResourceExhausted && !progress.discussion_id.is_empty()
 }

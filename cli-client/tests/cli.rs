@@ -499,3 +499,50 @@ async fn a_client_that_fell_behind_re_attaches_and_misses_nothing() {
         .expect("the answer completed");
     assert_eq!(content, text);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn usage_shows_the_spend_and_a_budget_refusal_names_the_reset() {
+    let ts = TestServer::spawn_with(TestOptions {
+        settings: Box::new(|s| {
+            s.budgets.daily_usd = Some(1.5);
+            s.llm.prices.insert(
+                "v/paid".into(),
+                moai_tests::server::ModelPrice {
+                    prompt_per_million: 0.0,
+                    completion_per_million: 1000.0,
+                },
+            );
+        }),
+        ..Default::default()
+    })
+    .await;
+    ts.llm
+        .script("v/paid", Script::new().text("Paid.").usage(10, 5, 1.0));
+    let moai = support::Moai::for_server(&ts);
+    moai.ok(&["project", "create", "paid", "--model", "v/paid"])
+        .await;
+    moai.ok(&["use", "paid"]).await;
+    moai.ok(&["open", "What does it cost?"]).await;
+
+    let table = moai.ok(&["usage"]).await;
+    assert!(table.stdout.contains("alice"), "{table:?}");
+    assert!(table.stdout.contains("$1.50 ($0.50 left)"), "{table:?}");
+    assert!(table.stdout.contains("v/paid"), "{table:?}");
+    let json = moai.ok(&["usage", "--json"]).await;
+    let line: serde_json::Value =
+        serde_json::from_str(json.stdout.trim()).expect("one JSON object");
+    assert_eq!(line["principal"], "alice");
+    assert_eq!(line["spentTodayUsd"], 1.0);
+    assert_eq!(line["dailyBudgetUsd"], 1.5);
+
+    let refused = moai.run(&["open", "Once more?"]).await;
+    assert_ne!(refused.code, 0, "{refused:?}");
+    assert!(
+        refused
+            .stderr
+            .contains("daily budget of $1.50 reached ($1.00 spent); resets at 00:00 UTC"),
+        "{refused:?}"
+    );
+    let denied = moai.run(&["usage", "--principal", "bob"]).await;
+    assert_ne!(denied.code, 0, "{denied:?}");
+}

@@ -83,7 +83,8 @@ to_json_impl!(
     Message,
     Round,
     Model,
-    Usage
+    Usage,
+    PrincipalUsage
 );
 
 #[cfg(test)]

@@ -11,11 +11,12 @@ pub mod v1 {
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/moai_descriptor.bin"));
 
-/// Names of the three `moai.v1` services, as reflection lists them.
-pub const SERVICE_NAMES: [&str; 3] = [
+/// Names of the `moai.v1` services, as reflection lists them.
+pub const SERVICE_NAMES: [&str; 4] = [
     "moai.v1.ProjectService",
     "moai.v1.DiscussionService",
     "moai.v1.ModelService",
+    "moai.v1.UsageService",
 ];
 
 pub mod json;

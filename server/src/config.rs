@@ -9,6 +9,7 @@ use std::time::Duration;
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
 
+use crate::budget::{BudgetConfigError, BudgetSettings};
 use crate::llm::LlmSettings;
 use crate::tls::TlsSettings;
 
@@ -30,6 +31,10 @@ pub struct Settings {
     pub limits: Limits,
     /// Model providers, aliases, timeouts and retries.
     pub llm: LlmSettings,
+    /// Spend limits per principal, namespace and discussion.
+    pub budgets: BudgetSettings,
+    /// Principals that may read everyone's usage.
+    pub admin_principals: Vec<String>,
     /// The HTTP listener (OpenAI-compatible API, MCP, `/metrics`, `/healthz`);
     /// `None` (`off` in TOML and `MOAI_HTTP_LISTEN`) serves none.
     #[serde(deserialize_with = "deserialize_http_listen")]
@@ -157,6 +162,8 @@ impl Default for Settings {
             gateway_keys: BTreeMap::new(),
             limits: Limits::default(),
             llm: LlmSettings::default(),
+            budgets: BudgetSettings::default(),
+            admin_principals: Vec::new(),
             http_listen: Some(DEFAULT_HTTP_LISTEN),
             grpc_web_origins: Vec::new(),
             tls: TlsSettings::default(),
@@ -191,6 +198,8 @@ pub enum ConfigError {
     },
     #[error("invalid {name}: {reason}")]
     Env { name: &'static str, reason: String },
+    #[error(transparent)]
+    Budget(#[from] BudgetConfigError),
 }
 
 impl Settings {
@@ -327,6 +336,16 @@ impl Settings {
                     name: "MOAI_API_KEYS",
                     reason: format!("principal {name:?} must be non-empty and contain no ':'"),
                 });
+            }
+        }
+        self.budgets.validate(self.gateway_keys.keys())?;
+        for (model, price) in &self.llm.prices {
+            if !price.is_valid() {
+                return Err(BudgetConfigError {
+                    key: format!("llm.prices.{model:?}"),
+                    reason: "prices must be non-negative amounts of USD per million tokens".into(),
+                }
+                .into());
             }
         }
         Ok(self)

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use moai_proto::v1::{
     discussion_service_server::DiscussionServiceServer, model_service_server::ModelServiceServer,
-    project_service_server::ProjectServiceServer,
+    project_service_server::ProjectServiceServer, usage_service_server::UsageServiceServer,
 };
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -14,8 +14,9 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 
-use crate::api::{DiscussionApi, ModelApi, ProjectApi};
+use crate::api::{DiscussionApi, ModelApi, ProjectApi, UsageApi};
 use crate::auth::{AuthInterceptor, KeyRing};
+use crate::budget::Budget;
 use crate::config::Settings;
 use crate::engine::Engine;
 use crate::llm::LlmClient;
@@ -29,6 +30,8 @@ pub enum StartupError {
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
     Auth(#[from] crate::auth::AuthError),
+    #[error(transparent)]
+    Budget(#[from] crate::budget::BudgetConfigError),
     #[error("model providers")]
     Llm(#[from] crate::llm::LlmError),
     #[error("cannot listen on {addr}: {source}")]
@@ -71,6 +74,7 @@ impl Application {
             Some(url) => url.clone(),
             None => Store::default_sqlite_url(&settings.data_dir)?,
         };
+        settings.budgets.validate(settings.gateway_keys.keys())?;
         moai_proto::tls::install_crypto_provider();
         let tls = if settings.tls.enabled() {
             Some(Arc::new(ServerTls::load(&settings.tls)?))
@@ -81,7 +85,14 @@ impl Application {
         let keys = Arc::new(KeyRing::from_settings(&settings)?);
         let llm = LlmClient::new(settings.llm.clone())?;
         let scale = scale_out(&settings, &store, &url).await?;
-        let engine = Engine::with_scale_out(store.clone(), llm, settings.limits.clone(), scale);
+        let budget = Budget::new(
+            settings.budgets.clone(),
+            settings.admin_principals.clone(),
+            store.clone(),
+            llm.clone(),
+        );
+        let engine =
+            Engine::with_scale_out(store.clone(), llm, settings.limits.clone(), scale, budget);
         let recovered = engine
             .recover(store.backend() == Backend::Sqlite)
             .await
@@ -167,6 +178,7 @@ impl Application {
             .set_serving::<DiscussionServiceServer<DiscussionApi>>()
             .await;
         health.set_serving::<ModelServiceServer<ModelApi>>().await;
+        health.set_serving::<UsageServiceServer<UsageApi>>().await;
         health
             .set_service_status("", tonic_health::ServingStatus::Serving)
             .await;
@@ -184,6 +196,7 @@ impl Application {
         let projects = ProjectServiceServer::new(ProjectApi::new(engine.clone()));
         let discussions = DiscussionServiceServer::new(DiscussionApi::new(engine.clone()));
         let models = ModelServiceServer::new(ModelApi::new(engine.llm().clone()));
+        let usage = UsageServiceServer::new(UsageApi::new(engine.budget().clone()));
 
         let stop = CancellationToken::new();
         let sweeper = tokio::spawn(sweep_lapsed_runs(
@@ -250,7 +263,8 @@ impl Application {
             .add_service(reflection_v1alpha)
             .add_service(InterceptedService::new(projects, auth.clone()))
             .add_service(InterceptedService::new(discussions, auth.clone()))
-            .add_service(InterceptedService::new(models, auth));
+            .add_service(InterceptedService::new(models, auth.clone()))
+            .add_service(InterceptedService::new(usage, auth));
         let served = match tls {
             Some(tls) => {
                 let incoming = crate::tls::accept_tls(listener, tls, stop.clone());

@@ -16,6 +16,7 @@ use moai_proto::v1::{
     discussion_service_client::DiscussionServiceClient, model_service_client::ModelServiceClient,
     project_service_client::ProjectServiceClient,
 };
+use moai_proto::v1::{GetUsageRequest, PrincipalUsage, usage_service_client::UsageServiceClient};
 use secrecy::{ExposeSecret, SecretString};
 use tonic::{
     Request, Status,
@@ -98,7 +99,8 @@ impl Moai {
                 auth.clone(),
             )
             .max_decoding_message_size(MAX_MESSAGE_SIZE),
-            models: ModelServiceClient::with_interceptor(self.channel.clone(), auth),
+            models: ModelServiceClient::with_interceptor(self.channel.clone(), auth.clone()),
+            usage: UsageServiceClient::with_interceptor(self.channel.clone(), auth),
         }
     }
 }
@@ -145,6 +147,7 @@ pub struct UserApi {
     projects: ProjectServiceClient<Authed>,
     discussions: DiscussionServiceClient<Authed>,
     models: ModelServiceClient<Authed>,
+    usage: UsageServiceClient<Authed>,
 }
 
 impl UserApi {
@@ -244,6 +247,17 @@ impl UserApi {
             .await?
             .into_inner();
         Ok(response.models)
+    }
+
+    /// What this user spent today and this month, and their budgets.
+    #[tracing::instrument(skip(self), err(level = "debug"))]
+    pub async fn usage(&mut self) -> Result<Option<PrincipalUsage>, Status> {
+        let response = self
+            .usage
+            .get_usage(unary(GetUsageRequest::default()))
+            .await?
+            .into_inner();
+        Ok(response.usages.into_iter().next())
     }
 
     /// A discussion with its rounds.

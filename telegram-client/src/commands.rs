@@ -55,6 +55,8 @@ pub enum Command {
     Export(String),
     /// Current project, discussion and run
     Status,
+    /// What you spent today and this month, and what is left
+    Usage,
 }
 
 /// Parses a message's text as a command, tolerating what people type:
@@ -266,6 +268,10 @@ pub fn help_html() -> String {
                 (
                     "/status",
                     "current project, discussion, and whether a run is going",
+                ),
+                (
+                    "/usage",
+                    "what you spent today and this month, and what is left of your budget",
                 ),
             ],
         ),

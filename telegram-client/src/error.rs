@@ -96,6 +96,18 @@ pub fn friendly(status: &Status) -> String {
         Code::Unavailable => {
             "The moai server can't be reached right now. Please try again in a moment.".to_owned()
         }
+        // A budget refusal names the budget, the spend and when it resets.
+        Code::ResourceExhausted if detail.contains("budget of") => {
+            let mut chars = detail.chars();
+            let first: String = chars
+                .next()
+                .map(|c| c.to_uppercase().collect())
+                .unwrap_or_default();
+            format!("{first}{}.", chars.as_str())
+        }
+        Code::ResourceExhausted if detail.contains("max_active_runs") => {
+            format!("⏳ Not now: {detail}.")
+        }
         Code::ResourceExhausted => {
             "Too many requests right now. Please wait a little and try again.".to_owned()
         }
@@ -115,6 +127,17 @@ mod tests {
     fn friendly_lines_keep_the_server_detail_for_user_errors() {
         let line = friendly(&Status::invalid_argument("unknown model \"x/y\""));
         assert_eq!(line, "That didn't work: unknown model \"x/y\".");
+    }
+
+    #[test]
+    fn a_budget_refusal_is_one_line_saying_when_it_resets() {
+        let line = friendly(&Status::resource_exhausted(
+            "daily budget of $0.50 reached ($0.51 spent); resets at 00:00 UTC",
+        ));
+        assert_eq!(
+            line,
+            "Daily budget of $0.50 reached ($0.51 spent); resets at 00:00 UTC."
+        );
     }
 
     #[test]

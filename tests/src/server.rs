@@ -8,10 +8,12 @@ use std::time::Duration;
 
 use moai_proto::v1::{
     discussion_service_client::DiscussionServiceClient, model_service_client::ModelServiceClient,
-    project_service_client::ProjectServiceClient,
+    project_service_client::ProjectServiceClient, usage_service_client::UsageServiceClient,
 };
+pub use moai_server::budget::Limits as BudgetLimits;
 pub use moai_server::config::Limits;
 use moai_server::config::Settings;
+pub use moai_server::llm::ModelPrice;
 use moai_server::llm::{LlmSettings, ProviderSettings};
 use secrecy::SecretString;
 use tokio::sync::oneshot;
@@ -49,6 +51,8 @@ pub struct TestOptions {
     pub configured_keys: bool,
     /// Use this existing database (another replica's) instead of a fresh one.
     pub database_url: Option<String>,
+    /// Last say over the settings (budgets, admins, prices).
+    pub settings: Box<dyn FnOnce(&mut Settings) + Send>,
     /// Browser origins allowed to call over gRPC-Web (CORS).
     pub grpc_web_origins: Vec<String>,
     /// Serve TLS with these files (see [`crate::tls`]); `url` is then `https://`.
@@ -66,6 +70,7 @@ impl Default for TestOptions {
             llm: Box::new(|_| {}),
             configured_keys: true,
             database_url: None,
+            settings: Box::new(|_| {}),
             grpc_web_origins: Vec::new(),
             tls: None,
             redis: None,
@@ -226,6 +231,7 @@ impl TestServer {
             options.llm,
             options.configured_keys,
         );
+        (options.settings)(&mut settings);
         settings.grpc_web_origins = options.grpc_web_origins;
         let scheme = if options.tls.is_some() {
             "https"
@@ -320,6 +326,11 @@ impl TestServer {
     /// DiscussionService as alice.
     pub async fn discussions(&self) -> DiscussionServiceClient<AuthChannel> {
         DiscussionServiceClient::new(self.auth_channel(&self.key, None).await)
+    }
+
+    /// UsageService as alice.
+    pub async fn usage(&self) -> UsageServiceClient<AuthChannel> {
+        UsageServiceClient::new(self.auth_channel(&self.key, None).await)
     }
 
     /// ModelService as alice.

@@ -174,6 +174,18 @@ pub struct ModelsArgs {
     pub filter: Option<String>,
 }
 
+/// `moai usage`
+#[derive(Debug, Args)]
+pub struct UsageArgs {
+    /// Another principal's usage (admin principals only)
+    #[arg(long, value_name = "NAME", conflicts_with = "all")]
+    pub principal: Option<String>,
+
+    /// Every principal with spend this month (admin principals only)
+    #[arg(long)]
+    pub all: bool,
+}
+
 impl AskArgs {
     /// The model and message, accepting `@model`, `model`, and one quoted
     /// `"@model message"` argument.

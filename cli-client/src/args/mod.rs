@@ -173,6 +173,9 @@ pub enum Command {
     /// List the models the server's providers offer
     Models(ModelsArgs),
 
+    /// What you spent today and this month, your budgets, and spend per model
+    Usage(UsageArgs),
+
     /// Show the server, key source, current project and discussion
     Status(StatusArgs),
 

@@ -21,6 +21,7 @@ pub mod review;
 pub mod show;
 pub mod stop;
 pub mod summarize;
+pub mod usage;
 pub mod watch;
 
 /// Runs the parsed command line.
@@ -49,6 +50,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Watch(args) => watch::run(session, args).await,
         Command::Export(args) => export::run(session, args).await,
         Command::Models(args) => models::run(session, args).await,
+        Command::Usage(args) => usage::run(session, args).await,
         Command::Mcp => mcp::run(session).await,
         Command::Demo(args) => demo::run(session, args).await,
         Command::Completions { shell } => completions(shell),
@@ -81,6 +83,7 @@ fn name(command: &Command) -> &'static str {
         Command::Watch(_) => "watch",
         Command::Export(_) => "export",
         Command::Models(_) => "models",
+        Command::Usage(_) => "usage",
         Command::Mcp => "mcp",
         Command::Demo(_) => "demo",
         Command::Completions { .. } => "completions",

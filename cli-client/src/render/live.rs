@@ -304,6 +304,9 @@ impl<W: Write> Renderer for Live<W> {
         let (answered, failed) = progress.outcome();
         let mut facts = vec![format::duration(progress.started.elapsed())];
         facts.extend(format::cost(progress.cost()));
+        if let Some(left) = progress.left_today {
+            facts.push(format!("${left:.2} left today"));
+        }
         let facts = self
             .theme
             .paint(&self.theme.dim(), &format!("· {}", facts.join(" · ")));

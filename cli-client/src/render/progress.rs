@@ -76,6 +76,9 @@ pub struct Progress {
     pub status: Option<DiscussionStatus>,
     /// When this client started following.
     pub started: Instant,
+    /// What is left of the caller's daily budget once the run ended
+    /// (`None`: unlimited or unknown).
+    pub left_today: Option<f64>,
 }
 
 impl Default for Progress {
@@ -95,6 +98,7 @@ impl Progress {
             round: None,
             status: None,
             started: Instant::now(),
+            left_today: None,
         }
     }
 

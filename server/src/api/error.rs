@@ -34,6 +34,7 @@ impl From<EngineError> for Status {
             EngineError::ShuttingDown => {
                 Status::unavailable("the server is shutting down; try again shortly")
             }
+            EngineError::Budget(refusal) => Status::resource_exhausted(refusal.to_string()),
             EngineError::Store(e) => e.into(),
         }
     }

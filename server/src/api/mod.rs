@@ -4,6 +4,7 @@ mod discussions;
 mod error;
 mod models;
 mod projects;
+mod usage;
 
 use std::pin::Pin;
 
@@ -14,6 +15,7 @@ use tonic::{Request, Status};
 pub use discussions::DiscussionApi;
 pub use models::ModelApi;
 pub use projects::ProjectApi;
+pub use usage::UsageApi;
 
 use crate::auth::{AuthError, Principal};
 use crate::domain::InvalidInput;

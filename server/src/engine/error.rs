@@ -1,3 +1,4 @@
+use crate::budget::{BudgetError, Refusal};
 use crate::domain::InvalidInput;
 use crate::store::StoreError;
 
@@ -12,8 +13,20 @@ pub enum EngineError {
     FailedPrecondition(String),
     #[error("the server is shutting down")]
     ShuttingDown,
+    /// A budget refused the run (RESOURCE_EXHAUSTED).
+    #[error(transparent)]
+    Budget(#[from] Refusal),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl From<BudgetError> for EngineError {
+    fn from(e: BudgetError) -> Self {
+        match e {
+            BudgetError::Refused(r) => Self::Budget(r),
+            BudgetError::Store(e) => Self::Store(e),
+        }
+    }
 }
 
 impl From<InvalidInput> for EngineError {

@@ -11,6 +11,7 @@ use super::run::{self, Origin};
 use super::{ActiveRun, Engine, EngineError, Plan, Subscription, lease};
 use crate::auth::Principal;
 use crate::domain::{DiscussionKind, DiscussionStatus};
+use crate::llm::ChatMessage;
 use crate::store::{BeginRun, DiscussionRecord, ProjectRecord, now_ms};
 
 /// A precondition a run-starting call puts on the project.
@@ -53,6 +54,7 @@ impl Engine {
         plan: Plan,
     ) -> Result<Subscription, EngineError> {
         self.accepting()?;
+        self.admit(owner, None, &project, &plan, &question).await?;
         let now = now_ms();
         let discussion = DiscussionRecord {
             id: uuid::Uuid::now_v7().to_string(),
@@ -94,6 +96,14 @@ impl Engine {
         if let Some(check) = check {
             check(&project)?;
         }
+        self.admit(
+            owner,
+            Some(&discussion.id),
+            &project,
+            &plan,
+            &discussion.question,
+        )
+        .await?;
         let token = run_token();
         let begun = self
             .inner
@@ -119,6 +129,31 @@ impl Engine {
         discussion.status = DiscussionStatus::Running;
         self.launch(discussion, project, plan, Origin::Continued, token)
             .await
+    }
+
+    /// Refuses a run its owner's budgets cannot start: too many runs going,
+    /// or too little left for the estimate of its first call.
+    async fn admit(
+        &self,
+        owner: &Principal,
+        discussion_id: Option<&str>,
+        project: &ProjectRecord,
+        plan: &Plan,
+        question: &str,
+    ) -> Result<(), EngineError> {
+        let first = match plan {
+            Plan::Mention { model, .. } | Plan::Summary { model: Some(model) } => model.as_str(),
+            Plan::Summary { model: None } if !project.summarizer_model.is_empty() => {
+                project.summarizer_model.as_str()
+            }
+            _ => project.models.first().map_or("", String::as_str),
+        };
+        let prompt = [ChatMessage::user(question)];
+        self.inner
+            .budget
+            .admit(owner.as_str(), discussion_id, first, &prompt)
+            .await?;
+        Ok(())
     }
 
     async fn launch(

@@ -48,6 +48,7 @@ pub use start_discussion::StartTarget;
 pub use subscription::{Subscription, SubscriptionError};
 
 use crate::auth::Principal;
+use crate::budget::Budget;
 use crate::config::Limits;
 use crate::llm::LlmClient;
 use crate::store::{
@@ -97,6 +98,7 @@ impl ActiveRun {
 pub(crate) struct Inner {
     store: Store,
     llm: LlmClient,
+    budget: Budget,
     limits: Limits,
     runs: Mutex<HashMap<String, Arc<ActiveRun>>>,
     /// Every run of this process, so shutdown can wait for them.
@@ -162,16 +164,23 @@ pub struct Engine {
 
 impl Engine {
     /// An engine over `store` calling models through `llm`.
-    pub fn new(store: Store, llm: LlmClient, limits: Limits) -> Self {
-        Self::with_scale_out(store, llm, limits, ScaleOut::default())
+    pub fn new(store: Store, llm: LlmClient, limits: Limits, budget: Budget) -> Self {
+        Self::with_scale_out(store, llm, limits, ScaleOut::default(), budget)
     }
 
     /// An engine that works with other replicas through `scale`.
-    pub fn with_scale_out(store: Store, llm: LlmClient, limits: Limits, scale: ScaleOut) -> Self {
+    pub fn with_scale_out(
+        store: Store,
+        llm: LlmClient,
+        limits: Limits,
+        scale: ScaleOut,
+        budget: Budget,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 store,
                 llm,
+                budget,
                 runs: Mutex::new(HashMap::new()),
                 tracker: TaskTracker::new(),
                 closing: CancellationToken::new(),
@@ -194,6 +203,11 @@ impl Engine {
     /// The model client.
     pub fn llm(&self) -> &LlmClient {
         &self.inner.llm
+    }
+
+    /// Spend control.
+    pub fn budget(&self) -> &Budget {
+        &self.inner.budget
     }
 
     /// The limits in force.

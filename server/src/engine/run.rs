@@ -86,6 +86,8 @@ impl RunContext {
             flush_every: self.inner.limits.flush_interval(),
             discussion_id: &self.discussion.id,
             round,
+            budget: &self.inner.budget,
+            owner: &self.discussion.owner,
         }
     }
 

@@ -8,10 +8,11 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
 use super::hub::Hub;
+use crate::budget::Budget;
 use crate::domain::{MessageRole, MessageStatus};
 use crate::llm::{
-    ChatChunk, ChatMessage, ChatRequest, Failure, LlmClient, LlmError, QUEUE_NOTICE, explain,
-    store_failure,
+    ChatChunk, ChatMessage, ChatRequest, Failure, LlmClient, LlmError, QUEUE_NOTICE, Usage,
+    explain, store_failure,
 };
 use crate::store::{MessageRecord, Store, StoreError, now_ms};
 use crate::wire;
@@ -31,6 +32,10 @@ pub(super) struct Speaker<'a> {
     pub flush_every: Duration,
     pub discussion_id: &'a str,
     pub round: u32,
+    /// Checked before every call; the call's cost is settled to it.
+    pub budget: &'a Budget,
+    /// Whose budget pays.
+    pub owner: &'a str,
 }
 
 /// One model's turn.
@@ -152,12 +157,27 @@ impl Speaker<'_> {
             }))
             .await;
 
+        // A call the budget cannot cover is not made: it ends FAILED.
+        let (reservation, mut refused) = match self
+            .budget
+            .reserve(self.owner, self.discussion_id, &turn.model, &turn.messages)
+            .await
+        {
+            Ok(r) => (Some(r), None),
+            Err(e) => (None, Some(e.to_string())),
+        };
         let started = Instant::now();
         let mut first_token = None;
         let conclude = turn.conclude;
         let mut fallbacks = turn.fallbacks.into_iter();
         let mut caller = turn.model.clone();
         let ending = loop {
+            if let Some(text) = refused.take() {
+                break Ending::Failed(Failure {
+                    reason: crate::domain::FailureReason::BudgetExceeded,
+                    text,
+                });
+            }
             let end = self
                 .call(
                     &mut m,
@@ -196,6 +216,14 @@ impl Speaker<'_> {
             }
         };
         m.latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        if let Some(reservation) = reservation {
+            let usage = Usage {
+                prompt_tokens: m.prompt_tokens,
+                completion_tokens: m.completion_tokens,
+                cost_usd: m.cost_usd,
+            };
+            m.cost_usd = self.budget.settle(reservation, &usage).await;
+        }
         let failure = match &ending {
             Ending::Failed(failure) => Some(failure.reason.as_str()),
             Ending::Complete | Ending::Interrupted => None,

@@ -61,4 +61,6 @@ pub use client::LlmClient;
 pub use error::{LlmError, TimeoutKind};
 pub use failure::{Failure, explain, store_failure};
 pub use provider::ModelInfo;
-pub use settings::{LlmSettings, OPENROUTER_BASE_URL, ProviderSettings, RetrySettings, Timeouts};
+pub use settings::{
+    LlmSettings, ModelPrice, OPENROUTER_BASE_URL, ProviderSettings, RetrySettings, Timeouts,
+};

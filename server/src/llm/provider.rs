@@ -15,11 +15,11 @@ use super::call_state::CallState;
 use super::error::LlmError;
 use super::limiter::Limits;
 use super::retry::{Gate, RetryLayer};
-use super::settings::{ProviderSettings, RetrySettings};
+use super::settings::{ModelPrice, ProviderSettings, RetrySettings};
 use super::wire::{ModelList, StreamChunk, StreamRequest, WireModel};
 
 /// One model a provider offers.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct ModelInfo {
     pub id: String,
     /// Name of the provider (from settings) that listed it.
@@ -28,6 +28,8 @@ pub struct ModelInfo {
     pub name: String,
     /// Context window in tokens when the provider reports it, else 0.
     pub context_length: u64,
+    /// Prices when the provider lists them (OpenRouter's `pricing`).
+    pub price: Option<ModelPrice>,
 }
 
 /// Cheap to clone: everything heavy is shared.
@@ -168,6 +170,7 @@ impl Provider {
                 ModelInfo {
                     name: m.name.unwrap_or_else(|| id.clone()),
                     context_length: m.context_length.unwrap_or(0),
+                    price: m.pricing.as_ref().and_then(|p| p.per_million()),
                     provider: self.settings.name.clone(),
                     id,
                 }

@@ -31,6 +31,34 @@ pub struct LlmSettings {
     pub context_tokens: BTreeMap<String, usize>,
     /// How long the merged `/models` listing is cached, in seconds (0 = never).
     pub models_cache_secs: u64,
+    /// `[llm.prices."vendor/model"]`: USD per million tokens; wins over
+    /// the provider catalogue's prices.
+    pub prices: BTreeMap<String, ModelPrice>,
+}
+
+/// What a model's tokens cost, in USD per million.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelPrice {
+    pub prompt_per_million: f64,
+    pub completion_per_million: f64,
+}
+
+impl ModelPrice {
+    /// The cost of `prompt` and `completion` tokens.
+    pub fn cost(&self, prompt: u64, completion: u64) -> f64 {
+        // Token counts are far below 2^52: the conversion is exact.
+        #[allow(clippy::cast_precision_loss)]
+        let (p, c) = (prompt as f64, completion as f64);
+        (p * self.prompt_per_million + c * self.completion_per_million) / 1_000_000.0
+    }
+
+    /// Both prices finite and not negative.
+    pub fn is_valid(&self) -> bool {
+        [self.prompt_per_million, self.completion_per_million]
+            .iter()
+            .all(|v| v.is_finite() && *v >= 0.0)
+    }
 }
 
 impl Default for LlmSettings {
@@ -43,6 +71,7 @@ impl Default for LlmSettings {
             default_context_tokens: 32_000,
             context_tokens: BTreeMap::new(),
             models_cache_secs: 300,
+            prices: BTreeMap::new(),
         }
     }
 }

@@ -149,6 +149,30 @@ pub(crate) struct WireModel {
     pub name: Option<String>,
     /// OpenRouter's context window in tokens.
     pub context_length: Option<u64>,
+    /// OpenRouter's prices, USD per token, as decimal strings.
+    pub pricing: Option<WirePricing>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(crate) struct WirePricing {
+    pub prompt: Option<String>,
+    pub completion: Option<String>,
+}
+
+impl WirePricing {
+    /// The prices per million tokens, when both parse as amounts.
+    pub fn per_million(&self) -> Option<super::settings::ModelPrice> {
+        let parse = |v: &Option<String>| {
+            v.as_deref()
+                .and_then(|s| s.trim().parse::<f64>().ok())
+                .filter(|p| p.is_finite() && *p >= 0.0)
+        };
+        Some(super::settings::ModelPrice {
+            prompt_per_million: parse(&self.prompt)? * 1_000_000.0,
+            completion_per_million: parse(&self.completion)? * 1_000_000.0,
+        })
+    }
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ mod projects;
 mod records;
 mod rows;
 mod runs;
+mod spend;
 mod statements;
 mod writer;
 
@@ -33,6 +34,7 @@ pub use records::{
     RoundRecord, StoredEvent, UsageTotals,
 };
 pub use runs::{RunHolder, STOP_CHANNEL};
+pub use spend::{ModelSpend, NewReservation, Reserved, SpendLimit};
 
 /// Which database the store talks to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -2,7 +2,7 @@
 //! which stores whatever has queued up in one transaction: rows with
 //! multi-row statements (new discussions, rounds, messages, the event log),
 //! then the conditional statements (a run's begin, lease, end and stop,
-//! recovery, projects) in queue order. Queue order is commit order, so
+//! recovery, projects, spend reservations) in queue order. Queue order is commit order, so
 //! whoever sees a write committed sees every write queued before it.
 //!
 //! A write that someone depends on carries a [`Reply`] with its real
@@ -20,6 +20,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::rows::{
     statement_chunks, write_discussions, write_events, write_messages, write_rounds,
 };
+use super::spend::{self, NewReservation, Reserved};
 use super::statements::{self, ProjectUpdate};
 use super::{
     Backend, BeginRun, DiscussionRecord, MessageRecord, ProjectRecord, RecoveryEvent, StoreError,
@@ -148,6 +149,17 @@ pub(super) enum Statement {
         owner: String,
         id: String,
         reply: Reply<bool>,
+    },
+    /// A call's spend reservation, if its principal's budgets allow it.
+    Reserve {
+        r: NewReservation,
+        reply: Reply<Reserved>,
+    },
+    /// A reservation becomes the call's actual cost.
+    Settle {
+        id: String,
+        amount_usd: f64,
+        reply: Reply<()>,
     },
 }
 
@@ -337,6 +349,8 @@ impl Statement {
             Self::MarkStopped { reply, .. } | Self::SetOutcome { reply, .. } => reply.committed(),
             Self::Recover { reply, .. } => reply.committed(),
             Self::UpdateProject { reply, .. } => reply.committed(),
+            Self::Reserve { reply, .. } => reply.committed(),
+            Self::Settle { reply, .. } => reply.committed(),
         }
     }
 
@@ -350,6 +364,8 @@ impl Statement {
             Self::MarkStopped { reply, .. } | Self::SetOutcome { reply, .. } => reply.failed(error),
             Self::Recover { reply, .. } => reply.failed(error),
             Self::UpdateProject { reply, .. } => reply.failed(error),
+            Self::Reserve { reply, .. } => reply.failed(error),
+            Self::Settle { reply, .. } => reply.failed(error),
         }
     }
 
@@ -405,6 +421,12 @@ impl Statement {
             Self::DeleteProject { owner, id, reply } => {
                 reply.set(statements::delete_project(tx, owner, id).await?);
             }
+            Self::Reserve { r, reply } => reply.set(spend::reserve(tx, r).await?),
+            Self::Settle {
+                id,
+                amount_usd,
+                reply,
+            } => reply.set(spend::settle(tx, id, *amount_usd).await?),
         }
         Ok(())
     }

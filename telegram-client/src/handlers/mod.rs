@@ -405,5 +405,6 @@ async fn run_command(ctx: &mut Ctx, command: Command) -> HandlerResult {
         Command::Review(round) => review::review(ctx, &round).await,
         Command::Export(format) => discussion::export(ctx, &format).await,
         Command::Status => discussion::status(ctx).await,
+        Command::Usage => projects::usage(ctx).await,
     }
 }

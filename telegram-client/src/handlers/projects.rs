@@ -292,6 +292,15 @@ pub(super) async fn edit_models(ctx: &mut Ctx, ids: &str, add: bool) -> HandlerR
     }
 }
 
+pub(super) async fn usage(ctx: &mut Ctx) -> HandlerResult {
+    let usage = match ctx.api.usage().await {
+        Ok(Some(usage)) => usage,
+        Ok(None) => return ctx.reply("No usage to show.").await,
+        Err(status) => return ctx.fail(&status).await,
+    };
+    ctx.reply(&crate::render::usage_html(&usage)).await
+}
+
 pub(super) async fn available(ctx: &mut Ctx) -> HandlerResult {
     let models = match ctx.api.list_models().await {
         Ok(models) => models,

@@ -5,3 +5,6 @@ pub mod council;
 pub mod html;
 pub mod split;
 mod table;
+mod usage;
+
+pub use usage::usage_html;

@@ -275,6 +275,59 @@ async fn replying_to_an_answer_talks_to_the_model_that_wrote_it() {
     );
 }
 
+#[tokio::test]
+async fn usage_shows_the_spend_and_a_budget_refusal_is_one_friendly_line() {
+    let w = World::start_with(moai_tests::server::TestOptions {
+        settings: Box::new(|s| {
+            let limits = moai_tests::server::BudgetLimits {
+                daily_usd: Some(0.5),
+                ..Default::default()
+            };
+            s.budgets.namespaces.insert("telegram".into(), limits);
+            s.llm.prices.insert(
+                "fake/paid".into(),
+                moai_tests::server::ModelPrice {
+                    prompt_per_million: 0.0,
+                    completion_per_million: 400.0,
+                },
+            );
+        }),
+        ..Default::default()
+    })
+    .await;
+    w.ts.llm
+        .script("fake/paid", Script::new().text("Paid.").usage(10, 5, 0.4));
+    w.say("/new Paid fake/paid");
+    w.expect_reply("Created and selected Paid").await;
+    w.say("/open What does it cost?");
+    w.expect_answers("fake/paid", 1).await;
+    w.wait_until_idle(&format!("telegram:{USER}")).await;
+
+    w.say("/usage");
+    let usage = w.expect_reply("Your usage").await;
+    assert!(
+        usage.text.contains("Today: $0.40 of $0.50 ($0.10 left)"),
+        "{}",
+        usage.text
+    );
+    assert!(usage.text.contains("fake/paid"), "{}", usage.text);
+
+    w.say("/open And again?");
+    let refusal = w.expect_reply("Daily budget").await;
+    assert_eq!(
+        refusal.text,
+        "⚠\u{fe0f} Daily budget of $0.50 reached ($0.40 spent); resets at 00:00 UTC."
+    );
+
+    w.say("/help");
+    let help = w.expect_reply("/usage").await;
+    assert!(
+        help.text.contains("what is left of your budget"),
+        "{}",
+        help.text
+    );
+}
+
 /// Polls the server until none of `USER`'s discussions is running.
 async fn wait_idle(w: &World) {
     use moai_proto::v1::{

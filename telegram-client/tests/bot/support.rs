@@ -110,8 +110,13 @@ pub struct World {
 impl World {
     /// Everything started, the bot allowing [`USER`].
     pub async fn start() -> Self {
+        Self::start_with(moai_tests::server::TestOptions::default()).await
+    }
+
+    /// Everything started, the server with `options`.
+    pub async fn start_with(options: moai_tests::server::TestOptions) -> Self {
         let tg = FakeTelegram::start().await;
-        let ts = TestServer::spawn().await;
+        let ts = TestServer::spawn_with(options).await;
         let state_dir = tempfile::tempdir().expect("temp dir");
         let mut world = World {
             tg,

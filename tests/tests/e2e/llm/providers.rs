@@ -173,6 +173,7 @@ async fn list_models_merges_providers_and_survives_one_being_down() {
         provider: provider.into(),
         name: name.into(),
         context_length,
+        price: None,
     };
     assert_eq!(
         models,
