@@ -437,3 +437,164 @@ fn mid_stream_error(chunks: usize, status: Option<u16>, reason: &str) -> LlmErro
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The deadlines on paused time: the clock only moves when every task
+    //! waits, so each limit is checked to the millisecond without sleeping.
+
+    use std::time::Duration;
+
+    use futures::StreamExt as _;
+    use tokio::time::Instant;
+
+    use super::*;
+    use crate::llm::provider::Provider;
+    use crate::llm::settings::ProviderSettings;
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    fn timeouts(first_token: u64, idle: u64, total: u64) -> Timeouts {
+        Timeouts {
+            connect_ms: 1_000,
+            first_token_ms: first_token,
+            idle_ms: idle,
+            total_ms: total,
+        }
+    }
+
+    fn text(t: &str) -> StreamChunk {
+        serde_json::from_value(serde_json::json!({"choices": [{"delta": {"content": t}}]}))
+            .expect("text chunk")
+    }
+
+    /// A call already streaming from `chunks` (each after its delay), which
+    /// then go silent; it began, unqueued, at the current (paused) instant.
+    fn streaming(chunks: Vec<(Duration, StreamChunk)>, timeouts: Timeouts) -> Call {
+        moai_proto::tls::install_crypto_provider();
+        let provider = Provider::new(
+            ProviderSettings {
+                name: "paused".into(),
+                base_url: "http://127.0.0.1:9/v1".into(),
+                ..ProviderSettings::default()
+            },
+            reqwest::Client::new(),
+        )
+        .expect("provider");
+        let upstream: Upstream = futures::stream::iter(chunks)
+            .then(|(delay, chunk)| async move {
+                tokio::time::sleep(delay).await;
+                Ok(chunk)
+            })
+            .chain(futures::stream::pending())
+            .boxed();
+        let started = Instant::now();
+        let state = CallState::new(started);
+        let clock = state.clock();
+        Call {
+            body: Arc::new(StreamRequest::new("t/m".into(), Vec::new(), None)),
+            route: Route {
+                provider,
+                model_id: "t/m".into(),
+                upstream_id: "t/m".into(),
+            },
+            timeouts,
+            retry: RetrySettings::default(),
+            phase: Phase::Streaming(Streaming {
+                upstream,
+                total_deadline: clock.began + clock.queued + timeouts.total(),
+                last_activity: None,
+                _slot: None,
+                state,
+            }),
+            pending: VecDeque::new(),
+            text_chunks: 0,
+            text_bytes: 0,
+            reasoning_chunks: 0,
+            visible_text: false,
+            finished: false,
+            usage: None,
+            started: Some(started),
+        }
+    }
+
+    fn timeout_kind(item: Option<Item>) -> Option<TimeoutKind> {
+        match item {
+            Some(Err(LlmError::Timeout { kind, .. })) => Some(kind),
+            _ => None,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_first_token_times_out_at_the_first_token_limit() {
+        let start = Instant::now();
+        let mut call = streaming(Vec::new(), timeouts(1_000, 300, 10_000));
+        assert_eq!(
+            timeout_kind(call.next().await),
+            Some(TimeoutKind::FirstToken)
+        );
+        assert_eq!(start.elapsed(), ms(1_000));
+        assert!(call.next().await.is_none(), "a failed call ends");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn once_text_flows_a_silence_longer_than_idle_times_out() {
+        let start = Instant::now();
+        let chunks = vec![(ms(900), text("a")), (ms(250), text("b"))];
+        let mut call = streaming(chunks, timeouts(1_000, 300, 10_000));
+        assert!(matches!(call.next().await, Some(Ok(ChatChunk::Delta(t))) if t == "a"));
+        assert!(matches!(call.next().await, Some(Ok(ChatChunk::Delta(t))) if t == "b"));
+        assert_eq!(start.elapsed(), ms(1_150), "gaps under idle are fine");
+        assert_eq!(timeout_kind(call.next().await), Some(TimeoutKind::Idle));
+        assert_eq!(
+            start.elapsed(),
+            ms(1_450),
+            "idle counts from the last chunk"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_total_limit_ends_even_a_steady_stream() {
+        let start = Instant::now();
+        let chunks = (0..10).map(|i| (ms(200), text(&format!("t{i}")))).collect();
+        let mut call = streaming(chunks, timeouts(1_000, 300, 1_100));
+        let mut deltas = 0;
+        let kind = loop {
+            match call.next().await {
+                Some(Ok(ChatChunk::Delta(_))) => deltas += 1,
+                other => break timeout_kind(other),
+            }
+        };
+        assert_eq!(kind, Some(TimeoutKind::Total));
+        assert_eq!(deltas, 5, "the chunks due before the limit");
+        assert_eq!(start.elapsed(), ms(1_100));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_total_limit_sooner_than_the_first_token_one_wins() {
+        let start = Instant::now();
+        let mut call = streaming(Vec::new(), timeouts(1_000, 300, 400));
+        assert_eq!(timeout_kind(call.next().await), Some(TimeoutKind::Total));
+        assert_eq!(start.elapsed(), ms(400));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_retry_moves_the_first_token_deadline() {
+        let start = Instant::now();
+        let state = CallState::new(start);
+        let waiting = tokio::spawn({
+            let state = state.clone();
+            async move {
+                first_token_expired(&state, ms(1_000)).await;
+                Instant::now()
+            }
+        });
+        tokio::time::sleep(ms(600)).await;
+        // A retry's attempt begins: its first token may take the full limit.
+        state.start_attempt(Instant::now());
+        let expired = waiting.await.expect("joined");
+        assert_eq!(expired - start, ms(1_600));
+    }
+}
