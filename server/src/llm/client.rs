@@ -53,6 +53,9 @@ impl LlmClient {
         settings.timeouts.check().map_err(|name| LlmError::Config {
             reason: format!("{name} must be more than 0"),
         })?;
+        // reqwest's rustls has no provider of its own in this build: make
+        // sure ring is installed, whoever builds the client (it is idempotent).
+        moai_proto::tls::install_crypto_provider();
         let http = reqwest::Client::builder()
             .connect_timeout(settings.timeouts.connect())
             .user_agent(concat!("moai/", env!("CARGO_PKG_VERSION")))
