@@ -71,6 +71,8 @@ impl ServerProcess {
         let child = cmd
             .env("MOAI_DATA_DIR", options.data_dir)
             .env("MOAI_LISTEN", format!("127.0.0.1:{}", options.port))
+            // Not the default 127.0.0.1:50080: servers run side by side here.
+            .env("MOAI_HTTP_LISTEN", "off")
             .env("MOAI_API_KEYS", options.api_keys)
             .env("MOAI_LLM_BASE_URL", options.llm_base_url)
             .env("MOAI_LLM_API_KEY", "fake-upstream-key")

@@ -63,6 +63,8 @@ pub async fn run(session: &mut Session, args: DemoArgs) -> Result<ExitCode, CliE
     server
         .env("MOAI_DATA_DIR", &dir)
         .env("MOAI_LISTEN", format!("127.0.0.1:{port}"))
+        // The demo is no front door: leave 127.0.0.1:50080 to a real server.
+        .env("MOAI_HTTP_LISTEN", "off")
         .env(
             "MOAI_LLM_BASE_URL",
             format!("http://127.0.0.1:{llm_port}/v1"),

@@ -226,6 +226,7 @@ async fn start_binary(database_url: &str) -> Started {
     let mut child = std::process::Command::new(moai_tests::process::server_binary())
         .env("MOAI_DATA_DIR", dir.path())
         .env("MOAI_LISTEN", format!("127.0.0.1:{port}"))
+        .env("MOAI_HTTP_LISTEN", "off")
         .env(
             "MOAI_API_KEYS",
             format!("alice:{}", moai_tests::server::ALICE_KEY),
@@ -342,6 +343,7 @@ async fn sighup_makes_the_running_binary_reread_its_certificate() {
     let mut child = std::process::Command::new(moai_tests::process::server_binary())
         .env("MOAI_DATA_DIR", data.path())
         .env("MOAI_LISTEN", format!("127.0.0.1:{port}"))
+        .env("MOAI_HTTP_LISTEN", "off")
         .env(
             "MOAI_API_KEYS",
             format!("alice:{}", moai_tests::server::ALICE_KEY),
