@@ -69,3 +69,13 @@ impl From<ExportFailed> for Status {
         Status::internal("could not render the export")
     }
 }
+
+/// A non-admin asking for someone else's usage.
+#[derive(Debug)]
+pub(super) struct NotAdmin;
+
+impl From<NotAdmin> for Status {
+    fn from(_: NotAdmin) -> Self {
+        Status::permission_denied("only admin principals may read the usage of others")
+    }
+}

@@ -1,3 +1,4 @@
+use super::error::NotAdmin;
 use moai_proto::v1::{self, usage_service_server::UsageService};
 use tonic::{Request, Response, Status};
 
@@ -27,9 +28,7 @@ impl UsageService for UsageApi {
         let asks_for_others =
             req.all || (!req.principal.is_empty() && req.principal != caller.as_str());
         if asks_for_others && !self.budget.is_admin(caller.as_str()) {
-            return Err(Status::permission_denied(
-                "only admin principals may read the usage of others",
-            ));
+            return Err(NotAdmin.into());
         }
         let names = if req.all {
             let mut names = self.budget.spenders().await?;
