@@ -288,6 +288,7 @@ async fn stop_cancels_a_running_round_from_another_terminal() {
         .spawn()
         .expect("moai open starts");
 
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     let id = loop {
         let listed = moai.ok(&["discussions", "--json"]).await;
         let running = listed.stdout.lines().find_map(|line| {
@@ -298,6 +299,7 @@ async fn stop_cancels_a_running_round_from_another_terminal() {
         if let Some(Some(id)) = running {
             break id;
         }
+        assert!(tokio::time::Instant::now() < deadline, "the run starts");
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     // Stop once the answer has begun: the server has streamed its first text.
@@ -431,6 +433,7 @@ async fn a_client_that_fell_behind_re_attaches_and_misses_nothing() {
     let running = running.spawn().expect("moai open starts");
     // The whole answer streams on the server while the CLI reads none of it,
     // so by the run's end its subscriber is far more than 16 events behind.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     let id = loop {
         let listed = ts
             .discussions()
@@ -442,6 +445,7 @@ async fn a_client_that_fell_behind_re_attaches_and_misses_nothing() {
         if let Some(d) = listed.discussions.first() {
             break d.id.clone();
         }
+        assert!(tokio::time::Instant::now() < deadline, "the run starts");
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
