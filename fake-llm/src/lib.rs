@@ -6,7 +6,7 @@
 //!
 //! ```no_run
 //! use std::time::Duration;
-//! use moai_tests::fake_llm::{FakeLlm, Script};
+//! use moai_fake_llm::{FakeLlm, Script};
 //!
 //! # async fn demo() {
 //! let fake = FakeLlm::start().await;

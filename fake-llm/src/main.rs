@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use clap::Parser;
-use moai_tests::fake_llm::{FakeLlm, Script};
+use moai_fake_llm::{FakeLlm, Script};
 
 /// Serves /v1/chat/completions and /v1/models on 127.0.0.1.
 #[derive(Parser, Debug)]

@@ -2,7 +2,7 @@
 //! the fake OpenAI-compatible upstream ([`fake_llm::FakeLlm`]), and helpers.
 
 pub mod events;
-pub mod fake_llm;
+pub use moai_fake_llm as fake_llm;
 pub mod fake_telegram;
 pub mod mcp_client;
 pub mod process;
