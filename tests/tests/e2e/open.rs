@@ -409,7 +409,10 @@ async fn a_subscriber_that_never_reads_does_not_hold_up_the_others() {
     // a failure; a debug build on a busy machine streams 20,000 tokens slowly.
     let started = Instant::now();
     let rest = collect(reader, LIMIT * 4).await;
-    eprintln!("the reader had the whole answer after {:?}", started.elapsed());
+    eprintln!(
+        "the reader had the whole answer after {:?}",
+        started.elapsed()
+    );
     assert_eq!(completed(&rest), [("big/talker".to_owned(), text)]);
 
     // The stalled one was dropped with a clear status telling it how to re-attach.
