@@ -7,6 +7,40 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// One HTTP/1.1 exchange on its own connection; the JSON body of the reply.
+/// (Plain HTTP by hand: in the workspace build reqwest has no TLS provider.)
+async fn exchange(
+    base: &str,
+    method: &str,
+    path: &str,
+    body: Option<serde_json::Value>,
+) -> serde_json::Value {
+    let rest = base.strip_prefix("http://").expect("http URL");
+    let (host, prefix) = rest.split_once('/').map_or((rest, ""), |(h, p)| (h, p));
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let mut stream = tokio::net::TcpStream::connect(host).await.expect("connect");
+    let request = format!(
+        "{method} /{prefix}{path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.expect("write");
+    let mut reply = Vec::new();
+    stream.read_to_end(&mut reply).await.expect("read");
+    let reply = String::from_utf8(reply).expect("utf-8");
+    let (head, body) = reply.split_once("\r\n\r\n").expect("head and body");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        !head
+            .to_ascii_lowercase()
+            .contains("transfer-encoding: chunked"),
+        "a plain JSON reply: {head}"
+    );
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"))
+}
+
 #[tokio::test]
 async fn the_demo_server_lists_its_models_answers_the_question_and_stops_on_sigterm() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_moai-fake-llm"))
@@ -36,15 +70,7 @@ async fn the_demo_server_lists_its_models_answers_the_question_and_stops_on_sigt
         .unwrap_or_else(|| panic!("no URL in {first:?}"))
         .to_owned();
 
-    let http = reqwest::Client::new();
-    let models: serde_json::Value = http
-        .get(format!("{base}/models"))
-        .send()
-        .await
-        .expect("GET /models")
-        .json()
-        .await
-        .expect("json");
+    let models = exchange(&base, "GET", "/models", None).await;
     let ids: Vec<&str> = models["data"]
         .as_array()
         .expect("data")
@@ -57,19 +83,12 @@ async fn the_demo_server_lists_its_models_answers_the_question_and_stops_on_sigt
 
     let mut answers = Vec::new();
     for model in ["demo/alpha", "demo/beta"] {
-        let reply: serde_json::Value = http
-            .post(format!("{base}/chat/completions"))
-            .json(&serde_json::json!({
-                "model": model,
-                "stream": false,
-                "messages": [{"role": "user", "content": "Tabs or spaces?"}],
-            }))
-            .send()
-            .await
-            .expect("POST /chat/completions")
-            .json()
-            .await
-            .expect("json");
+        let request = serde_json::json!({
+            "model": model,
+            "stream": false,
+            "messages": [{"role": "user", "content": "Tabs or spaces?"}],
+        });
+        let reply = exchange(&base, "POST", "/chat/completions", Some(request)).await;
         let text = reply["choices"][0]["message"]["content"]
             .as_str()
             .unwrap_or_else(|| panic!("no answer in {reply}"))
