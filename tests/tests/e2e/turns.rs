@@ -199,17 +199,15 @@ async fn stop_cancels_promptly_keeps_partial_text_and_refuses_more_rounds(backen
         .into_inner()
         .discussion
         .expect("discussion");
-    assert!(
-        asked.elapsed() < Duration::from_secs(2),
-        "stop returned promptly: {:?}",
-        asked.elapsed()
-    );
+    eprintln!("stop returned after {:?}", asked.elapsed());
     assert_eq!(stopped.status, v1::DiscussionStatus::Stopped as i32);
+    // The whole answer takes 20 s: a stop that waited for it would find the
+    // upstream request finished, not dropped.
     assert!(
         ts.llm
-            .wait_dropped("slow/talker", Duration::from_secs(1))
+            .wait_dropped("slow/talker", Duration::from_secs(10))
             .await,
-        "upstream request closed within a second"
+        "the upstream request was dropped mid-answer"
     );
 
     let rest = collect(stream, LIMIT).await;
@@ -223,6 +221,10 @@ async fn stop_cancels_promptly_keeps_partial_text_and_refuses_more_rounds(backen
     assert_eq!(messages.len(), 1, "no further turns after the stop");
     assert_eq!(messages[0].status, v1::MessageStatus::Interrupted as i32);
     assert!(!messages[0].content.is_empty(), "partial text kept");
+    assert!(
+        messages[0].content.len() < moai_tests::fake_llm::text_of_tokens(200).len(),
+        "the stop cut the answer short"
+    );
 
     let err = next_round(&ts, &id)
         .await
@@ -546,17 +548,16 @@ async fn deleting_a_project_mid_run_stops_the_run_first() {
         })
         .await
         .expect("delete while running");
-    assert!(
-        asked.elapsed() < Duration::from_secs(3),
-        "{:?}",
-        asked.elapsed()
-    );
+    eprintln!("delete returned after {:?}", asked.elapsed());
+    // The answer takes 10 s: a delete that waited for it would end the run
+    // completed, with the upstream request finished rather than dropped.
     let rest = collect(stream, LIMIT).await;
     assert_eq!(last_status(&rest), v1::DiscussionStatus::Stopped as i32);
     assert!(
         ts.llm
-            .wait_dropped("slow/talker", Duration::from_secs(1))
-            .await
+            .wait_dropped("slow/talker", Duration::from_secs(5))
+            .await,
+        "the upstream request was dropped mid-answer"
     );
     let err = ts
         .projects()
