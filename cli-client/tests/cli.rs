@@ -12,6 +12,7 @@ use moai_proto::v1::{
 };
 use moai_tests::fake_llm::Script;
 use moai_tests::server::{Limits, TestOptions, TestServer};
+use moai_tests::wait;
 
 #[path = "cli/council.rs"]
 mod council;
@@ -288,20 +289,16 @@ async fn stop_cancels_a_running_round_from_another_terminal() {
         .spawn()
         .expect("moai open starts");
 
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    let id = loop {
+    let id = wait::until_some(Duration::from_secs(60), "the run starts", async || {
         let listed = moai.ok(&["discussions", "--json"]).await;
-        let running = listed.stdout.lines().find_map(|line| {
+        listed.stdout.lines().find_map(|line| {
             let d: serde_json::Value = serde_json::from_str(line).expect("json");
             (d["status"] == "DISCUSSION_STATUS_RUNNING")
                 .then(|| d["id"].as_str().map(str::to_string))
-        });
-        if let Some(Some(id)) = running {
-            break id;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "the run starts");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+                .flatten()
+        })
+    })
+    .await;
     // Stop once the answer has begun: the server has streamed its first text.
     let mut watch = ts
         .discussions()
@@ -433,8 +430,7 @@ async fn a_client_that_fell_behind_re_attaches_and_misses_nothing() {
     let running = running.spawn().expect("moai open starts");
     // The whole answer streams on the server while the CLI reads none of it,
     // so by the run's end its subscriber is far more than 16 events behind.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    let id = loop {
+    let id = wait::until_some(Duration::from_secs(60), "the run starts", async || {
         let listed = ts
             .discussions()
             .await
@@ -442,14 +438,10 @@ async fn a_client_that_fell_behind_re_attaches_and_misses_nothing() {
             .await
             .expect("list")
             .into_inner();
-        if let Some(d) = listed.discussions.first() {
-            break d.id.clone();
-        }
-        assert!(tokio::time::Instant::now() < deadline, "the run starts");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
+        listed.discussions.first().map(|d| d.id.clone())
+    })
+    .await;
+    wait::until(Duration::from_secs(60), "the run ends", async || {
         let d = ts
             .discussions()
             .await
@@ -461,12 +453,9 @@ async fn a_client_that_fell_behind_re_attaches_and_misses_nothing() {
             .into_inner()
             .discussion
             .expect("discussion");
-        if d.status != DiscussionStatus::Running as i32 {
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "the run ends");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        d.status != DiscussionStatus::Running as i32
+    })
+    .await;
     let output = tokio::time::timeout(Duration::from_secs(60), running.wait_with_output())
         .await
         .expect("moai open ends")

@@ -9,3 +9,4 @@ pub mod process;
 pub mod redis;
 pub mod server;
 pub mod tls;
+pub mod wait;

@@ -83,18 +83,9 @@ impl RedisServer {
             .spawn()
             .expect("redis-server runs");
         self.child = Some(child);
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            if ping(self.port).await {
-                return;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "redis-server on port {} never answered",
-                self.port
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let port = self.port;
+        let what = format!("redis-server on port {port} answers");
+        crate::wait::until(Duration::from_secs(10), &what, async || ping(port).await).await;
     }
 }
 

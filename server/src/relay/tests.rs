@@ -26,6 +26,19 @@ fn redis_url() -> Option<String> {
     url
 }
 
+/// Polls `check` until it holds, failing after `within` with `what`. (The
+/// test kit's `wait::until`, which this crate's unit tests cannot reach.)
+async fn until(within: Duration, what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + within;
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: not within {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 fn settings(url: &str) -> RelaySettings {
     RelaySettings {
         url: SecretString::from(url.to_owned()),
@@ -167,23 +180,23 @@ async fn a_follower_joining_mid_run_gets_the_run_from_its_start() {
     // Wait until the first half is in the stream.
     let key = relay.keys().events("d");
     let mut conn = relay.conn();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    loop {
-        let top: redis::streams::StreamRangeReply = redis::cmd("XREVRANGE")
-            .arg(&key)
-            .arg("+")
-            .arg("-")
-            .arg("COUNT")
-            .arg(1)
-            .query_async(&mut conn)
-            .await
-            .expect("xrevrange");
-        if top.ids.first().is_some_and(|r| r.id == "20-0") {
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "never published");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    until(
+        Duration::from_secs(5),
+        "the first half is published",
+        async || {
+            let top: redis::streams::StreamRangeReply = redis::cmd("XREVRANGE")
+                .arg(&key)
+                .arg("+")
+                .arg("-")
+                .arg("COUNT")
+                .arg(1)
+                .query_async(&mut conn)
+                .await
+                .expect("xrevrange");
+            top.ids.first().is_some_and(|r| r.id == "20-0")
+        },
+    )
+    .await;
     let (tx, mut rx) = mpsc::unbounded_channel();
     let follower = spawn_follower(
         relay.clone(),
@@ -317,20 +330,20 @@ async fn a_stop_reaches_the_owner_by_pubsub_and_a_missed_one_by_its_key() {
     // Once the listener is subscribed, a stop published with no key behind it
     // can only arrive through Pub/Sub.
     let mut conn = relay.conn();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    loop {
-        let (_, subscribers): (String, u64) = redis::cmd("PUBSUB")
-            .arg("NUMSUB")
-            .arg(relay.keys().stops())
-            .query_async(&mut conn)
-            .await
-            .expect("pubsub numsub");
-        if subscribers > 0 {
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "never subscribed");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    until(
+        Duration::from_secs(5),
+        "the listener subscribes",
+        async || {
+            let (_, subscribers): (String, u64) = redis::cmd("PUBSUB")
+                .arg("NUMSUB")
+                .arg(relay.keys().stops())
+                .query_async(&mut conn)
+                .await
+                .expect("pubsub numsub");
+            subscribers > 0
+        },
+    )
+    .await;
     let sent = tokio::time::Instant::now();
     let _: () = redis::cmd("PUBLISH")
         .arg(relay.keys().stops())
@@ -442,14 +455,12 @@ async fn rediss_urls_reach_a_tls_redis_verified_with_a_private_ca() {
         ..settings(&url)
     })
     .expect("relay");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while let Err(e) = relay.ping().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "TLS Redis never answered: {e}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    until(
+        Duration::from_secs(10),
+        "the TLS Redis answers",
+        async || relay.ping().await.is_ok(),
+    )
+    .await;
     // A whole run through the TLS Redis.
     let (store, _dir) = sqlite_store().await;
     let (tx, mut rx) = mpsc::unbounded_channel();

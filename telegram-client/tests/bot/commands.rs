@@ -328,35 +328,6 @@ async fn usage_shows_the_spend_and_a_budget_refusal_is_one_friendly_line() {
     );
 }
 
-/// Polls the server until none of `USER`'s discussions is running.
-async fn wait_idle(w: &World) {
-    use moai_proto::v1::{
-        DiscussionStatus, ListDiscussionsRequest,
-        discussion_service_client::DiscussionServiceClient,
-    };
-    let channel =
-        w.ts.auth_channel(&w.ts.gateway_key, Some(&format!("telegram:{USER}")))
-            .await;
-    let mut client = DiscussionServiceClient::new(channel);
-    let deadline = tokio::time::Instant::now() + LIMIT;
-    loop {
-        let listed = client
-            .list_discussions(ListDiscussionsRequest::default())
-            .await
-            .expect("list discussions")
-            .into_inner();
-        if listed
-            .discussions
-            .iter()
-            .all(|d| d.status != DiscussionStatus::Running as i32)
-        {
-            return;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "the run ends");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
-
 #[tokio::test]
 async fn stop_with_nothing_running_asks_before_ending_the_discussion() {
     let w = World::start().await;
@@ -365,7 +336,7 @@ async fn stop_with_nothing_running_asks_before_ending_the_discussion() {
     w.expect_reply("Created and selected").await;
     w.say("/open Anything?");
     w.expect_answers("fake/a", 1).await;
-    wait_idle(&w).await;
+    w.wait_until_idle(&format!("telegram:{USER}")).await;
 
     w.say("/stop");
     let asked = w.expect_reply("Nothing is running").await;
@@ -376,7 +347,7 @@ async fn stop_with_nothing_running_asks_before_ending_the_discussion() {
         .await;
     w.say("/next");
     w.expect_answers("fake/a", 2).await;
-    wait_idle(&w).await;
+    w.wait_until_idle(&format!("telegram:{USER}")).await;
 
     w.say("/stop");
     let asked = w.expect_reply("Nothing is running").await;

@@ -20,6 +20,7 @@ use moai_telegram::{Allowlist, BotError, Config};
 use moai_tests::{
     fake_telegram::{ChatMessage, FakeTelegram, TOKEN},
     server::TestServer,
+    wait,
 };
 use secrecy::SecretString;
 use tokio::{sync::oneshot, task::JoinHandle};
@@ -244,22 +245,14 @@ impl World {
 
     /// Waits until no discussion of `principal` is running any more.
     pub async fn wait_until_idle(&self, principal: &str) {
-        let deadline = tokio::time::Instant::now() + LIMIT;
-        loop {
-            let running = self
+        wait::until(LIMIT, "the run on the server ends", async || {
+            !self
                 .discussions_of(principal)
                 .await
                 .iter()
-                .any(|d| d.status == DiscussionStatus::Running as i32);
-            if !running {
-                return;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "the run on the server did not end"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+                .any(|d| d.status == DiscussionStatus::Running as i32)
+        })
+        .await;
     }
 }
 
